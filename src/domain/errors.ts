@@ -1,0 +1,276 @@
+/**
+ * The one error catalog. Every failure a user can see has a stable code, a scope, a retry policy,
+ * the user-facing message (Microsoft's IMAP-migration wording where admins already know it), and
+ * remediation text. `docs/errors.md` is generated from this table (scripts/gen-error-docs.ts).
+ */
+
+export type ErrorScope = 'message' | 'folder' | 'mailbox' | 'endpoint' | 'input';
+export type RetryPolicy = 'never' | 'later' | 'after-backoff';
+/** What the CLI exit code and the API status are derived from. */
+export type ErrorClass = 'usage' | 'connection' | 'tls' | 'auth' | 'quota' | 'protocol' | 'content' | 'internal' | 'verify';
+
+export interface ErrorSpec {
+  scope: ErrorScope;
+  retry: RetryPolicy;
+  class: ErrorClass;
+  /** Message template; `{name}` placeholders are filled from the error's params. */
+  message: string;
+  remediation: string;
+}
+
+export const ERROR_CATALOG = {
+  USAGE_INVALID_OPTION: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: '{detail}',
+    remediation: 'Run the command with --help to see the accepted options and formats.',
+  },
+  USAGE_PASSWORD_MISSING: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'No password was given for the {side} account {user}.',
+    remediation: 'Set MAILSHIFT_{SIDE}_PASSWORD, pass --{side}-password-file FILE, or run on a terminal to be prompted. Passwords are never accepted on the command line.',
+  },
+  USAGE_FILE_UNREADABLE: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The file {path} could not be read: {reason}.',
+    remediation: 'Check the path and that this user may read the file.',
+  },
+  CSV_EMPTY: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: "Upload file can't be empty.",
+    remediation: 'The first row must hold the column names EmailAddress,UserName,Password, followed by one row per mailbox.',
+  },
+  CSV_TOO_MANY_ROWS: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The CSV file contains more than 50,000 rows. Please divide the file into two or more files and submit them separately.',
+    remediation: 'Split the users into several files of at most 50,000 rows each; smaller batches are easier to monitor.',
+  },
+  CSV_TOO_LARGE: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The CSV file is larger than 10 MB ({size}). Please divide the file into two or more files and submit them separately.',
+    remediation: 'Split the users into several files of at most 10 MB each.',
+  },
+  CSV_COLUMN_MISSING: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'Column "{column}" is missing from the CSV file. The import process can\'t continue because this column is required. Please edit the CSV file and re-submit it.',
+    remediation: 'The first row must name the columns exactly: EmailAddress,UserName,Password (optionally UserRoot, TargetUserName, TargetPassword).',
+  },
+  CSV_WRONG_COLUMN_COUNT: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'Row {row} has the wrong number of columns. Expected number: {expected}. Actual number: {actual}. Please edit this row and re-submit the file.',
+    remediation: 'Every row needs a value for each column named in the first row; quote values that contain commas.',
+  },
+  CSV_DUPLICATE_ADDRESS: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'Row {row}: the EmailAddress {address} already appears in row {firstRow}.',
+    remediation: 'List each mailbox once per batch.',
+  },
+  CSV_INVALID_ADDRESS: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'Row {row}: "{value}" is not a valid EmailAddress.',
+    remediation: 'EmailAddress must be the address of the target mailbox, e.g. alice@contoso.com.',
+  },
+  CSV_EMPTY_VALUE: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'Row {row}: the column "{column}" is empty.',
+    remediation: 'Fill in the value, or remove the row.',
+  },
+  CSV_MALFORMED: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'Row {row}: {detail}',
+    remediation: 'Fields that contain commas, quotes or line breaks must be enclosed in double quotes, with inner quotes doubled.',
+  },
+  CONN_DNS: {
+    scope: 'endpoint', retry: 'later', class: 'connection',
+    message: 'The connection to the server {host} could not be completed.',
+    remediation: 'The name {host} does not resolve in DNS. Check the spelling of the server name; it must be a fully qualified domain name with an A (or AAAA) record that this machine can resolve.',
+  },
+  CONN_REFUSED: {
+    scope: 'endpoint', retry: 'later', class: 'connection',
+    message: 'The connection to the server {host} could not be completed.',
+    remediation: 'Nothing accepts connections on {host} port {port}: make sure the IMAP service is running and the port (993 for SSL, 143 for STARTTLS/plain) is published through the firewall.',
+  },
+  CONN_TIMEOUT: {
+    scope: 'endpoint', retry: 'after-backoff', class: 'connection',
+    message: 'The connection to the server {host} timed out after {elapsed}.',
+    remediation: 'The server did not answer on port {port}. Allow IMAP connections from this machine through the firewall, and make sure the IMAP service is started.',
+  },
+  CONN_LOST: {
+    scope: 'mailbox', retry: 'after-backoff', class: 'connection',
+    message: 'The connection to the server {host} was lost: {detail}',
+    remediation: 'Usually transient; mailshift reconnects and resumes from its ledger. If it keeps happening, check the server logs and network stability.',
+  },
+  CONN_THROTTLED: {
+    scope: 'mailbox', retry: 'after-backoff', class: 'connection',
+    message: 'The server {host} is throttling this account: {detail}',
+    remediation: 'mailshift backs off and resumes by itself. Lower the endpoint\'s concurrency if it keeps happening.',
+  },
+  CONN_TOO_MANY: {
+    scope: 'mailbox', retry: 'after-backoff', class: 'connection',
+    message: 'The server {host} refused the connection: too many connections for this account.',
+    remediation: 'Lower the number of concurrent connections (--concurrency, endpoint limits) or raise the server\'s per-user connection limit (Dovecot: mail_max_userip_connections).',
+  },
+  TLS_UNTRUSTED: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The certificate of {host} is not trusted: {detail}.',
+    remediation: 'Install a certificate from a public CA on the server, or pass the CA that signed it with --{side}-ca FILE (the endpoint\'s CA bundle). Certificate validation is never turned off silently.',
+  },
+  TLS_NAME_MISMATCH: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The certificate of {host} does not match the name {host}: {detail}.',
+    remediation: 'Connect with the name the certificate was issued for, or install a certificate that covers {host}. If an intercepting proxy presents its own certificate, bypass it for IMAP traffic.',
+  },
+  TLS_EXPIRED: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The certificate of {host} is expired or not yet valid: {detail}.',
+    remediation: 'Renew the server certificate (and check the server clock).',
+  },
+  TLS_HANDSHAKE: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The TLS negotiation with {host} failed: {detail}.',
+    remediation: 'Run `mailshift diagnose {host}:{port}` to see which TLS versions and ciphers the server offers. Servers limited to TLS 1.0/1.1 (e.g. Exchange 2010) must be upgraded; a per-endpoint minimum TLS version is a last resort.',
+  },
+  AUTH_FAILED: {
+    scope: 'mailbox', retry: 'never', class: 'auth',
+    message: "We had trouble signing in to this account. Confirm that you're using the correct user name and password.",
+    remediation: 'Check the user name and password for {user} on {host}. For admin impersonation use the format the server expects (Dovecot: user*admin, Exchange: Domain/Admin/User, Mirapoint: #user@domain#admin#) and make sure the admin has full access to the mailbox. Also confirm IMAP access is enabled for the account.',
+  },
+  AUTH_LOGIN_DISABLED: {
+    scope: 'endpoint', retry: 'never', class: 'auth',
+    message: 'The server {host} does not allow signing in without encryption (LOGINDISABLED).',
+    remediation: 'Use --{side}-security ssl (port 993) or starttls (port 143).',
+  },
+  AUTH_RECIPIENT_NOT_FOUND: {
+    scope: 'mailbox', retry: 'never', class: 'auth',
+    message: "A recipient wasn't found for {address} on the target. Create a recipient of the appropriate type for this migration on the target and try again.",
+    remediation: 'Create the target mailbox for {address} (or correct EmailAddress in the CSV: it must be an address of the target mailbox) and retry.',
+  },
+  TARGET_OVERQUOTA: {
+    scope: 'mailbox', retry: 'never', class: 'quota',
+    message: 'This mailbox is full. Please free up some space so that email can be downloaded.',
+    remediation: 'Raise the quota of the target mailbox {user}, or free space in it, then run the migration again: it resumes where it stopped and copies nothing twice.',
+  },
+  TARGET_FOLDER_CREATE_FAILED: {
+    scope: 'folder', retry: 'never', class: 'protocol',
+    message: 'The folder "{folder}" could not be created on the target: {detail}',
+    remediation: 'Map the folder to another name with --map "{folder}=NewName", or exclude it with --exclude.',
+  },
+  TARGET_APPEND_REJECTED: {
+    scope: 'message', retry: 'never', class: 'content',
+    message: 'The target refused a message in "{folder}": {detail}',
+    remediation: 'The message is listed in the report; it may be malformed or violate a target policy. Other messages are unaffected.',
+  },
+  IMAP_PROTOCOL: {
+    scope: 'mailbox', retry: 'after-backoff', class: 'protocol',
+    message: 'The server {host} answered unexpectedly: {detail}',
+    remediation: 'Retry later. If it persists, run `mailshift diagnose` and report the server type and this message.',
+  },
+  SOURCE_FOLDER_VANISHED: {
+    scope: 'folder', retry: 'later', class: 'protocol',
+    message: 'The source folder "{folder}" could not be opened: {detail}',
+    remediation: 'The folder may have been renamed or deleted during the migration; run again to pick up the current folder list.',
+  },
+  MSG_TOO_LARGE: {
+    scope: 'message', retry: 'never', class: 'content',
+    message: 'The message is larger than the maximum message size ({limit}).',
+    remediation: 'Raise --max-message-size if the target accepts larger messages (Microsoft 365 accepts up to 35 MB over IMAP migration by default), or move the message manually.',
+  },
+  MSG_ITEM_LIMIT: {
+    scope: 'message', retry: 'never', class: 'content',
+    message: 'The mailbox has more than {limit} items; the oldest messages beyond the limit were not copied.',
+    remediation: 'Raise --max-items, or split the mailbox (e.g. archive old folders separately).',
+  },
+  MSG_KEYWORDS_DROPPED: {
+    scope: 'message', retry: 'never', class: 'content',
+    message: 'The target folder "{folder}" does not accept the keyword(s) {keywords}; they were not copied.',
+    remediation: 'The target does not allow custom keywords (PERMANENTFLAGS has no \\*). The messages themselves were copied.',
+  },
+  STATE_LOCKED: {
+    scope: 'mailbox', retry: 'later', class: 'usage',
+    message: 'Another mailshift process is migrating {mailbox} with the state file {path}.',
+    remediation: 'Wait for it to finish, or stop it. Running two copies into the same mailbox at once is refused to prevent duplicates.',
+  },
+  VERIFY_MISMATCH: {
+    scope: 'mailbox', retry: 'never', class: 'verify',
+    message: 'The target does not match the source: {detail}',
+    remediation: 'Run `mailshift migrate` again to copy what is missing; it never copies a message twice. Extra messages on the target are reported, never deleted.',
+  },
+  INTERNAL: {
+    scope: 'mailbox', retry: 'after-backoff', class: 'internal',
+    message: 'An unexpected error occurred: {detail}',
+    remediation: 'Run again; the migration resumes where it stopped. If it repeats, report it with the log (it contains no passwords).',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+export type ErrorParams = Record<string, string | number>;
+
+function fill(template: string, params: ErrorParams): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => {
+    if (name === 'SIDE') return String(params.side ?? '').toUpperCase();
+    const value = params[name];
+    return value === undefined ? whole : String(value);
+  });
+}
+
+export class MailshiftError extends Error {
+  readonly code: ErrorCode;
+  readonly params: ErrorParams;
+  /** Server-suggested wait before retrying (throttling), in ms. */
+  readonly retryAfterMs: number | null;
+
+  constructor(code: ErrorCode, params: ErrorParams = {}, options: { cause?: unknown; retryAfterMs?: number } = {}) {
+    super(fill(ERROR_CATALOG[code].message, params), { cause: options.cause });
+    this.name = 'MailshiftError';
+    this.code = code;
+    this.params = params;
+    this.retryAfterMs = options.retryAfterMs ?? null;
+  }
+
+  get spec(): ErrorSpec {
+    return ERROR_CATALOG[this.code];
+  }
+
+  get remediation(): string {
+    return fill(this.spec.remediation, this.params);
+  }
+
+  get retry(): RetryPolicy {
+    return this.spec.retry;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; remediation: string; scope: ErrorScope } {
+    return { code: this.code, message: this.message, remediation: this.remediation, scope: this.spec.scope };
+  }
+}
+
+export function isMailshiftError(err: unknown): err is MailshiftError {
+  return err instanceof MailshiftError;
+}
+
+/** Documented exit codes (docs/cli.md). */
+export const EXIT_CODES = {
+  success: 0,
+  internal: 1,
+  usage: 2,
+  connection: 3,
+  tls: 4,
+  auth: 5,
+  quota: 6,
+  partial: 7,
+  verify: 8,
+} as const;
+
+export function exitCodeFor(err: unknown): number {
+  if (!isMailshiftError(err)) return EXIT_CODES.internal;
+  switch (err.spec.class) {
+    case 'usage': return EXIT_CODES.usage;
+    case 'connection': return EXIT_CODES.connection;
+    case 'tls': return EXIT_CODES.tls;
+    case 'auth': return EXIT_CODES.auth;
+    case 'quota': return EXIT_CODES.quota;
+    case 'verify': return EXIT_CODES.verify;
+    case 'content': case 'protocol': return EXIT_CODES.partial;
+    default: return EXIT_CODES.internal;
+  }
+}

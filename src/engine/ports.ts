@@ -1,0 +1,50 @@
+/**
+ * What the engine needs from the outside world. Nothing here knows about imapflow, SQL, HTTP,
+ * process.* or Date.now(): adapters implement these, tests substitute in-memory versions.
+ */
+import type {
+  AppendItem, AppendOutcome, FetchedMessage, FolderInfo, FolderStatus, MessageHeader, MessageMeta,
+} from '../domain/mail-types.js';
+
+/** One side of a migration: an IMAP account. A store is single-use: after a connection error it is discarded. */
+export interface MailStore {
+  /** Upper-cased capability names, e.g. 'CONDSTORE', 'UIDPLUS', 'LITERAL+', 'MULTIAPPEND', 'SPECIAL-USE'. */
+  readonly capabilities: ReadonlySet<string>;
+  /** Hierarchy delimiter of the personal namespace ('/' or '.'), null if flat. */
+  readonly delimiter: string | null;
+  /** The personal namespace prefix, e.g. 'INBOX.' on Courier-style servers, '' on most. */
+  readonly namespacePrefix: string;
+
+  listFolders(): Promise<FolderInfo[]>;
+  /** CREATE; succeeds when the folder already exists. */
+  createFolder(path: string): Promise<void>;
+  /** SELECT (readOnly=false) or EXAMINE (readOnly=true) the folder; later message calls apply to it. */
+  openFolder(path: string, options: { readOnly: boolean }): Promise<FolderStatus>;
+  /** UID SEARCH ALL in the open folder, ascending. */
+  listUids(): Promise<number[]>;
+  /** UID FETCH (UID FLAGS INTERNALDATE RFC822.SIZE [MODSEQ]) [(CHANGEDSINCE n)] in the open folder. */
+  fetchMeta(uids: readonly number[] | 'all', options?: { changedSince?: bigint }): AsyncIterable<MessageMeta>;
+  /** UID FETCH (UID RFC822.SIZE BODY.PEEK[HEADER]) — enough to compute content keys. */
+  fetchHeaders(uids: readonly number[]): AsyncIterable<MessageHeader>;
+  /** UID FETCH (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[]) — never sets \Seen. */
+  fetchMessages(uids: readonly number[]): AsyncIterable<FetchedMessage>;
+  /** UID STORE +FLAGS/-FLAGS.SILENT in the open folder. */
+  updateFlags(uid: number, add: readonly string[], remove: readonly string[]): Promise<void>;
+  /**
+   * APPEND the items to `folder`, pipelined; resolves with one outcome per item in order once the
+   * server has accepted all of them. Rejects with a MailshiftError (e.g. TARGET_OVERQUOTA) if any fails;
+   * items before the failing one may have been stored, which the caller's ledger must tolerate.
+   */
+  append(folder: string, items: readonly AppendItem[]): Promise<AppendOutcome[]>;
+  close(): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export interface Logger {
+  log(level: LogLevel, message: string, fields?: Record<string, unknown>): void;
+}
