@@ -1,0 +1,337 @@
+/**
+ * Copies one folder, exactly once per message, resumable at any point.
+ *
+ * Order of events for every message (the isync journal idea):
+ *   1. ledger: intent ('pending', with the content key)          ← crash here: nothing on the target
+ *   2. target: APPEND                                             ← crash here: maybe on the target
+ *   3. ledger: commit ('copied', with the APPENDUID)              ← crash here: on the target, in doubt
+ * On the next pass, target UIDs that no ledger entry claims are indexed by content key; every
+ * in-doubt intent claims its message from that pool if it is there, and is copied again only if not.
+ * The same pool adopts messages that another tool (or a lost state file) already put on the target.
+ */
+import type { FetchedMessage, FolderStatus, MessageMeta } from '../domain/mail-types.js';
+import { MailshiftError, isMailshiftError } from '../domain/errors.js';
+import type { FolderPlanEntry } from './folder-mapping.js';
+import type { FolderReport, SkippedItem } from './migration-report.js';
+import type { Clock, MailStore } from './ports.js';
+import type { CommitRecord, LedgerEntry, MigrationState } from './state-port.js';
+import type { ItemBudget, MigrationObserver, SyncOptions } from './sync-options.js';
+import { contentKey, headerField } from './content-key.js';
+import { filterFlagsForTarget, flagDelta, normalizeFlags, sameFlags } from './flags.js';
+import { KeyPool } from './key-pool.js';
+
+export interface FolderSyncContext {
+  source: MailStore;
+  target: MailStore;
+  state: MigrationState;
+  folder: FolderPlanEntry;
+  options: SyncOptions;
+  budget: ItemBudget;
+  clock: Clock;
+  observer: MigrationObserver;
+  /** Shared across folders for the mailbox report. */
+  skippedItems: SkippedItem[];
+  droppedKeywords: Map<string, Set<string>>;
+  signal?: AbortSignal;
+}
+
+/** Thrown when the folder must be re-reconciled before continuing (e.g. one message was rejected). */
+export class RestartFolder extends Error {
+  constructor(readonly why: string) {
+    super(why);
+  }
+}
+
+function emptyReport(folder: FolderPlanEntry): FolderReport {
+  return {
+    sourcePath: folder.sourcePath, targetPath: folder.targetPath, sourceMessages: 0, transferred: 0,
+    alreadyPresent: 0, adopted: 0, skipped: 0, filtered: 0, flagsUpdated: 0, bytes: 0, created: false,
+  };
+}
+
+/** A signature of the options that decide which messages are candidates: when it changes, a full rescan is due. */
+export function scanSignature(options: SyncOptions): string {
+  return `since=${options.since ?? ''};max=${options.maxMessageSize};items=${options.maxItems}`;
+}
+
+function newestFirst(a: MessageMeta, b: MessageMeta): number {
+  return b.internalDate - a.internalDate || b.uid - a.uid;
+}
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+function batchesOf(metas: readonly MessageMeta[], maxMessages: number, maxBytes: number): MessageMeta[][] {
+  const batches: MessageMeta[][] = [];
+  let current: MessageMeta[] = [];
+  let bytes = 0;
+  for (const meta of metas) {
+    if (current.length > 0 && (current.length >= maxMessages || bytes + meta.size > maxBytes)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(meta);
+    bytes += meta.size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> {
+  const { source, target, state, folder, options, clock, observer } = ctx;
+  const report = emptyReport(folder);
+
+  let sourceStatus: FolderStatus;
+  try {
+    sourceStatus = await source.openFolder(folder.sourcePath, { readOnly: true });
+  } catch (err) {
+    if (isMailshiftError(err) && err.code === 'IMAP_PROTOCOL') {
+      throw new MailshiftError('SOURCE_FOLDER_VANISHED', { folder: folder.sourcePath, detail: err.message }, { cause: err });
+    }
+    throw err;
+  }
+
+  let saved = await state.getFolder(folder.sourcePath);
+  if (saved && saved.sourceUidValidity !== sourceStatus.uidValidity) {
+    // Every UID we recorded now names a different message (or none): re-derive from content.
+    observer.onWarning?.(`UIDVALIDITY of source folder "${folder.sourcePath}" changed; re-indexing it by content.`);
+    await state.resetFolder(folder.sourcePath);
+    saved = null;
+  }
+  const targetStatus = await target.openFolder(folder.targetPath, { readOnly: false });
+  if (saved && saved.targetUidValidity !== null && saved.targetUidValidity !== targetStatus.uidValidity) {
+    observer.onWarning?.(`UIDVALIDITY of target folder "${folder.targetPath}" changed; re-finding copied messages by content.`);
+    await state.forgetTargetUids(folder.targetPath);
+  }
+  const signature = scanSignature(options);
+  await state.putFolder({
+    sourcePath: folder.sourcePath, targetPath: folder.targetPath,
+    sourceUidValidity: sourceStatus.uidValidity, targetUidValidity: targetStatus.uidValidity,
+    highestModseq: saved?.highestModseq ?? null, lastSyncAt: saved?.lastSyncAt ?? null,
+    scanSignature: saved?.scanSignature ?? null,
+  });
+
+  const entries = new Map<number, LedgerEntry>();
+  for (const entry of await state.entries(folder.sourcePath)) entries.set(entry.sourceUid, entry);
+
+  // --- Reconcile with what is really on the target -------------------------------------------
+  const targetUids = await target.listUids();
+  const claimed = await state.claimedTargetUids(folder.targetPath);
+  const unknown = targetUids.filter((uid) => !claimed.has(uid));
+  const pool = new KeyPool();
+  if (unknown.length > 0) {
+    for await (const h of target.fetchHeaders(unknown)) pool.add(contentKey(h.header, h.size), h.uid);
+  }
+  // Entries committed without a UID (no UIDPLUS) were there before anything in doubt: they claim first.
+  for (const entry of entries.values()) {
+    if (entry.status === 'copied' && entry.targetUid === null) pool.take(entry.contentKey);
+  }
+  const resolved: CommitRecord[] = [];
+  const lost: number[] = [];
+  for (const entry of entries.values()) {
+    if (entry.status !== 'pending') continue;
+    const uid = pool.take(entry.contentKey);
+    if (uid !== undefined) {
+      resolved.push({ sourceUid: entry.sourceUid, targetUid: uid });
+      entry.status = 'copied';
+      entry.targetUid = uid;
+    } else {
+      lost.push(entry.sourceUid);
+      entries.delete(entry.sourceUid);
+    }
+  }
+  if (resolved.length > 0) await state.commit(folder.sourcePath, resolved);
+  if (lost.length > 0) await state.discard(folder.sourcePath, lost);
+
+  // --- What is on the source -------------------------------------------------------------------
+  const condstore = sourceStatus.highestModseq !== null && source.capabilities.has('CONDSTORE');
+  const incremental = condstore && saved?.highestModseq != null && saved.scanSignature === signature;
+  let metas: MessageMeta[];
+  if (incremental && saved?.highestModseq != null) {
+    const recheck = [...entries.values()].filter((e) => e.status === 'skipped').map((e) => e.sourceUid).concat(lost);
+    const byUid = new Map<number, MessageMeta>();
+    if (sourceStatus.highestModseq !== saved.highestModseq) {
+      for (const m of await collect(source.fetchMeta('all', { changedSince: saved.highestModseq }))) byUid.set(m.uid, m);
+    }
+    if (recheck.length > 0) for (const m of await collect(source.fetchMeta(recheck))) byUid.set(m.uid, m);
+    metas = [...byUid.values()];
+    report.sourceMessages = sourceStatus.messages;
+    report.alreadyPresent = [...entries.values()].filter((e) => e.status === 'copied').length;
+  } else {
+    metas = await collect(source.fetchMeta('all'));
+    report.sourceMessages = metas.length;
+  }
+
+  const flagUpdates: Array<{ entry: LedgerEntry; meta: MessageMeta }> = [];
+  const candidates: MessageMeta[] = [];
+  const tooLarge: MessageMeta[] = [];
+  let presentCounted = 0;
+  for (const meta of metas) {
+    const entry = entries.get(meta.uid);
+    if (entry && entry.status === 'copied') {
+      presentCounted++;
+      if (!sameFlags(entry.flags, meta.flags)) flagUpdates.push({ entry, meta });
+      continue;
+    }
+    if (entry && entry.status === 'skipped' && entry.skipReason === 'target-rejected') {
+      // The target refused it once; offering it again every pass would only repeat the refusal.
+      report.skipped++;
+      ctx.skippedItems.push({ folder: folder.sourcePath, uid: meta.uid, date: meta.internalDate, subject: entry.subject, size: meta.size, reason: 'target-rejected' });
+      continue;
+    }
+    if (options.since !== null && meta.internalDate < options.since) {
+      report.filtered++;
+      continue;
+    }
+    if (meta.size > options.maxMessageSize) {
+      tooLarge.push(meta);
+      continue;
+    }
+    candidates.push(meta);
+  }
+  if (!incremental) report.alreadyPresent = presentCounted;
+
+  candidates.sort(newestFirst);
+  ctx.budget.consume(report.alreadyPresent);
+  const granted = ctx.budget.grant(candidates.length);
+  const overLimit = candidates.splice(granted);
+
+  await recordSkipped(ctx, report, tooLarge, 'too-large', `larger than ${options.maxMessageSize} bytes`);
+  await recordSkipped(ctx, report, overLimit, 'item-limit', `over the limit of ${options.maxItems} items`);
+
+  observer.onFolderStart?.(folder, { sourceMessages: report.sourceMessages, toCopy: candidates.length });
+
+  // --- Mirror source flag changes on messages copied earlier -----------------------------------
+  const flagRecords: Array<{ sourceUid: number; flags: string[] }> = [];
+  for (const { entry, meta } of flagUpdates) {
+    const delta = flagDelta(entry.flags, meta.flags);
+    const add = filterFlagsForTarget(delta.add, targetStatus.permanentFlags).flags;
+    const remove = filterFlagsForTarget(delta.remove, targetStatus.permanentFlags).flags;
+    if (entry.targetUid !== null && (add.length > 0 || remove.length > 0)) {
+      await target.updateFlags(entry.targetUid, add, remove);
+      report.flagsUpdated++;
+    }
+    flagRecords.push({ sourceUid: entry.sourceUid, flags: normalizeFlags(meta.flags) });
+  }
+  if (flagRecords.length > 0) await state.updateFlags(folder.sourcePath, flagRecords);
+
+  // --- Copy, newest first; fetching batch n+1 while batch n is being appended -------------------
+  const batches = batchesOf(candidates, options.batchMessages, options.batchBytes);
+  const fetchBatch = (metasOfBatch: MessageMeta[]): Promise<FetchedMessage[]> =>
+    collect(source.fetchMessages(metasOfBatch.map((m) => m.uid)));
+  let next: Promise<FetchedMessage[]> | null = batches[0] ? fetchBatch(batches[0]) : null;
+  try {
+    for (let i = 0; i < batches.length; i++) {
+      ctx.signal?.throwIfAborted();
+      const fetched = await next!;
+      next = batches[i + 1] ? fetchBatch(batches[i + 1]!) : null;
+      await copyBatch(ctx, report, targetStatus, pool, fetched, entries);
+    }
+  } finally {
+    // A prefetch still in flight must not surface as an unhandled rejection when we bail out.
+    next?.catch(() => undefined);
+  }
+
+  await state.putFolder({
+    sourcePath: folder.sourcePath, targetPath: folder.targetPath,
+    sourceUidValidity: sourceStatus.uidValidity, targetUidValidity: targetStatus.uidValidity,
+    highestModseq: sourceStatus.highestModseq, lastSyncAt: clock.now(), scanSignature: signature,
+  });
+  return report;
+}
+
+async function recordSkipped(ctx: FolderSyncContext, report: FolderReport, metas: MessageMeta[], reason: 'too-large' | 'item-limit', detail: string): Promise<void> {
+  if (metas.length === 0) return;
+  const subjects = new Map<number, string | null>();
+  for await (const h of ctx.source.fetchHeaders(metas.map((m) => m.uid))) subjects.set(h.uid, headerField(h.header, 'Subject'));
+  const records: LedgerEntry[] = metas.map((m) => ({
+    sourcePath: ctx.folder.sourcePath, sourceUid: m.uid, targetPath: ctx.folder.targetPath, targetUid: null,
+    contentKey: '', size: m.size, internalDate: m.internalDate, flags: normalizeFlags(m.flags), status: 'skipped',
+    skipReason: reason, subject: subjects.get(m.uid) ?? null, detail,
+  }));
+  await ctx.state.upsert(records);
+  for (const r of records) {
+    ctx.skippedItems.push({ folder: ctx.folder.sourcePath, uid: r.sourceUid, date: r.internalDate, subject: r.subject, size: r.size, reason });
+  }
+  report.skipped += records.length;
+}
+
+async function copyBatch(
+  ctx: FolderSyncContext, report: FolderReport, targetStatus: FolderStatus, pool: KeyPool,
+  fetched: FetchedMessage[], entries: Map<number, LedgerEntry>,
+): Promise<void> {
+  const { state, target, folder, observer } = ctx;
+  fetched.sort(newestFirst);
+  const adopted: LedgerEntry[] = [];
+  const intents: LedgerEntry[] = [];
+  const items: Array<{ raw: Buffer; flags: string[]; internalDate: number }> = [];
+  for (const message of fetched) {
+    const key = contentKey(message.header, message.size);
+    const base: LedgerEntry = {
+      sourcePath: folder.sourcePath, sourceUid: message.uid, targetPath: folder.targetPath, targetUid: null,
+      contentKey: key, size: message.size, internalDate: message.internalDate, flags: normalizeFlags(message.flags),
+      status: 'pending', skipReason: null, subject: null, detail: null,
+    };
+    const existing = pool.take(key);
+    if (existing !== undefined) {
+      adopted.push({ ...base, status: 'copied', targetUid: existing });
+      continue;
+    }
+    const filtered = filterFlagsForTarget(message.flags, targetStatus.permanentFlags);
+    if (filtered.dropped.length > 0) {
+      const set = ctx.droppedKeywords.get(folder.targetPath) ?? new Set<string>();
+      for (const k of filtered.dropped) set.add(k);
+      ctx.droppedKeywords.set(folder.targetPath, set);
+    }
+    intents.push(base);
+    items.push({ raw: message.raw, flags: filtered.flags, internalDate: message.internalDate });
+  }
+
+  if (adopted.length > 0) {
+    await state.upsert(adopted);
+    for (const entry of adopted) {
+      entries.set(entry.sourceUid, entry);
+      // Whatever put it there may not have carried the flags; add the source's, never remove.
+      const add = filterFlagsForTarget(entry.flags, targetStatus.permanentFlags).flags;
+      if (add.length > 0 && entry.targetUid !== null) await target.updateFlags(entry.targetUid, add, []);
+    }
+    report.adopted += adopted.length;
+    report.alreadyPresent += adopted.length;
+    observer.onProgress?.(folder, { messages: adopted.length, bytes: 0 });
+  }
+  if (intents.length === 0) return;
+
+  await state.upsert(intents);
+  let outcomes;
+  try {
+    outcomes = await target.append(folder.targetPath, items);
+  } catch (err) {
+    if (isMailshiftError(err) && err.code === 'TARGET_APPEND_REJECTED' && typeof err.params.index === 'number') {
+      const rejected = intents[err.params.index];
+      if (rejected) {
+        await state.upsert([{ ...rejected, status: 'skipped', skipReason: 'target-rejected', detail: err.message }]);
+        ctx.skippedItems.push({ folder: folder.sourcePath, uid: rejected.sourceUid, date: rejected.internalDate, subject: null, size: rejected.size, reason: 'target-rejected' });
+        report.skipped++;
+        entries.delete(rejected.sourceUid);
+        // Other messages of the batch may or may not have been stored: reconcile before going on.
+        throw new RestartFolder(`message ${rejected.sourceUid} rejected by the target`);
+      }
+    }
+    throw err;
+  }
+  const commits: CommitRecord[] = intents.map((intent, i) => ({ sourceUid: intent.sourceUid, targetUid: outcomes[i]?.uid ?? null }));
+  await state.commit(folder.sourcePath, commits);
+  let bytes = 0;
+  for (let i = 0; i < intents.length; i++) {
+    const intent = intents[i]!;
+    entries.set(intent.sourceUid, { ...intent, status: 'copied', targetUid: commits[i]!.targetUid });
+    bytes += intent.size;
+  }
+  report.transferred += intents.length;
+  report.bytes += bytes;
+  observer.onProgress?.(folder, { messages: intents.length, bytes });
+}

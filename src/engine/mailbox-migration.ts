@@ -1,0 +1,259 @@
+/**
+ * Migrates one mailbox: plans folders, creates what is missing, syncs folder by folder, and on a
+ * transient failure reconnects and resumes from the ledger (imapflow connections are single-use).
+ */
+import { MailshiftError, isMailshiftError } from '../domain/errors.js';
+import type { FolderPlan, FolderRules } from './folder-mapping.js';
+import { planFolders } from './folder-mapping.js';
+import type { FolderReport, MigrationReport, ReportedError, SkippedItem, VerifyResult } from './migration-report.js';
+import type { Clock, Logger, MailStore } from './ports.js';
+import type { MigrationState } from './state-port.js';
+import { ItemBudget } from './sync-options.js';
+import type { MigrationObserver, SyncOptions } from './sync-options.js';
+import { RestartFolder, syncFolder } from './folder-sync.js';
+import { verifyMailbox } from './verify.js';
+
+export interface MigrationDeps {
+  openSource(): Promise<MailStore>;
+  openTarget(): Promise<MailStore>;
+  state: MigrationState;
+  clock: Clock;
+  logger?: Logger;
+  observer?: MigrationObserver;
+  signal?: AbortSignal;
+}
+
+export interface MigrationOptions extends SyncOptions {
+  rules: FolderRules;
+  dryRun: boolean;
+  /** Verify by content after copying (header section + size per message). */
+  verify: boolean;
+  /** Reconnect attempts after transient failures before the mailbox is failed. */
+  maxRetries: number;
+  sourceLabel: string;
+  targetLabel: string;
+}
+
+const RESTARTS_PER_FOLDER = 25;
+
+function toReported(err: MailshiftError, folder?: string): ReportedError {
+  return { code: err.code, scope: err.spec.scope, message: err.message, remediation: err.remediation, ...(folder ? { folder } : {}) };
+}
+
+export function asMailshiftError(err: unknown): MailshiftError {
+  if (isMailshiftError(err)) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new MailshiftError('INTERNAL', { detail }, { cause: err });
+}
+
+/** Exponential backoff from 1 s to 60 s, unless the server suggested a wait. */
+export function backoffDelay(attempt: number, err: MailshiftError): number {
+  if (err.retryAfterMs !== null) return Math.min(err.retryAfterMs, 15 * 60_000);
+  return Math.min(60_000, 1000 * 2 ** Math.max(0, attempt - 1));
+}
+
+async function closeQuietly(store: MailStore | null): Promise<void> {
+  if (!store) return;
+  try {
+    await store.close();
+  } catch {
+    // The connection is being discarded anyway.
+  }
+}
+
+function mergeFolderReport(previous: FolderReport | undefined, next: FolderReport): FolderReport {
+  if (!previous) return next;
+  // Messages copied by an interrupted attempt count as transferred, not as "already present".
+  return {
+    ...next,
+    transferred: previous.transferred + next.transferred,
+    bytes: previous.bytes + next.bytes,
+    flagsUpdated: previous.flagsUpdated + next.flagsUpdated,
+    adopted: previous.adopted + next.adopted,
+    alreadyPresent: Math.max(0, next.alreadyPresent - previous.transferred - previous.adopted) + previous.adopted,
+    skipped: Math.max(previous.skipped, next.skipped),
+  };
+}
+
+export async function migrateMailbox(deps: MigrationDeps, options: MigrationOptions): Promise<MigrationReport> {
+  const { clock, observer = {}, state } = deps;
+  const startedAt = clock.now();
+  const folderReports = new Map<string, FolderReport>();
+  const done = new Set<string>();
+  const skippedItems: SkippedItem[] = [];
+  const droppedKeywords = new Map<string, Set<string>>();
+  const warnings: string[] = [];
+  const errors: ReportedError[] = [];
+  const created = new Set<string>();
+  let plan: FolderPlan | null = null;
+  let verification: VerifyResult | null = null;
+  let retries = 0;
+  let fatal: MailshiftError | null = null;
+  const restarts = new Map<string, number>();
+  const warn = (message: string): void => {
+    if (!warnings.includes(message)) warnings.push(message);
+    observer.onWarning?.(message);
+  };
+
+  for (let attempt = 0; ; attempt++) {
+    let source: MailStore | null = null;
+    let target: MailStore | null = null;
+    try {
+      deps.signal?.throwIfAborted();
+      source = await deps.openSource();
+      target = await deps.openTarget();
+      const [sourceFolders, targetFolders] = await Promise.all([source.listFolders(), target.listFolders()]);
+      if (!plan) {
+        plan = planFolders(
+          { folders: sourceFolders, delimiter: source.delimiter, namespacePrefix: source.namespacePrefix },
+          { folders: targetFolders, delimiter: target.delimiter, namespacePrefix: target.namespacePrefix },
+          options.rules,
+        );
+        for (const w of plan.warnings) warn(w);
+        if (source.capabilities.has('X-GM-EXT-1') && plan.folders.some((f) => f.sourcePath.startsWith('[Gmail]'))) {
+          warn('The source is Gmail: a message with several labels appears in several folders and is copied once per folder. Exclude "[Gmail]" (or "[Gmail]/All Mail") to avoid duplicates.');
+        }
+        observer.onPlan?.(plan);
+      }
+      const existing = new Set(targetFolders.filter((f) => f.selectable).map((f) => f.path.toLowerCase()));
+      for (const path of plan.toCreate) {
+        if (existing.has(path.toLowerCase())) continue;
+        try {
+          await target.createFolder(path);
+          created.add(path);
+        } catch (err) {
+          const e = asMailshiftError(err);
+          if (e.spec.class !== 'protocol') throw e;
+          const failed = new MailshiftError('TARGET_FOLDER_CREATE_FAILED', { folder: path, detail: e.message }, { cause: e });
+          errors.push(toReported(failed, path));
+          // Everything that would have gone into it (and below it) cannot be copied this run.
+          const below = path + (target.delimiter ?? '/');
+          for (const f of plan.folders) if (f.targetPath === path || f.targetPath.startsWith(below)) done.add(f.sourcePath);
+        }
+      }
+
+      const budget = new ItemBudget(options.maxItems);
+      for (const folder of plan.folders) {
+        if (done.has(folder.sourcePath)) {
+          budget.consume((folderReports.get(folder.sourcePath)?.alreadyPresent ?? 0) + (folderReports.get(folder.sourcePath)?.transferred ?? 0));
+          continue;
+        }
+        if (!folder.selectable) {
+          done.add(folder.sourcePath);
+          continue;
+        }
+        for (;;) {
+          try {
+            const report = await syncFolder({
+              source, target, state, folder, options, budget, clock, observer, skippedItems, droppedKeywords,
+              ...(deps.signal ? { signal: deps.signal } : {}),
+            });
+            report.created = created.has(folder.targetPath);
+            const merged = mergeFolderReport(folderReports.get(folder.sourcePath), report);
+            folderReports.set(folder.sourcePath, merged);
+            done.add(folder.sourcePath);
+            observer.onFolderDone?.(folder, merged);
+            break;
+          } catch (err) {
+            if (err instanceof RestartFolder) {
+              const n = (restarts.get(folder.sourcePath) ?? 0) + 1;
+              restarts.set(folder.sourcePath, n);
+              if (n <= RESTARTS_PER_FOLDER) continue;
+            }
+            const e = err instanceof RestartFolder ? new MailshiftError('IMAP_PROTOCOL', { host: options.targetLabel, detail: err.why }) : asMailshiftError(err);
+            if (e.spec.scope === 'folder') {
+              errors.push(toReported(e, folder.sourcePath));
+              done.add(folder.sourcePath);
+              break;
+            }
+            throw e;
+          }
+        }
+      }
+
+      for (const [folder, keywords] of droppedKeywords) {
+        warn(new MailshiftError('MSG_KEYWORDS_DROPPED', { folder, keywords: [...keywords].join(' ') }).message);
+      }
+      if (options.verify && !options.dryRun) {
+        const expectedAbsent = new Map<string, Set<number>>();
+        for (const item of skippedItems) {
+          const set = expectedAbsent.get(item.folder) ?? new Set<number>();
+          set.add(item.uid);
+          expectedAbsent.set(item.folder, set);
+        }
+        const verified = plan.folders.filter((f) => done.has(f.sourcePath) && !errors.some((e) => e.folder === f.sourcePath));
+        verification = await verifyMailbox(source, target, verified, {
+          deep: false, since: options.since, maxMessageSize: options.maxMessageSize, expectedAbsent,
+        });
+      }
+      break;
+    } catch (err) {
+      const e = asMailshiftError(err);
+      if (deps.signal?.aborted) {
+        fatal = e;
+        break;
+      }
+      if (e.retry === 'never' || attempt >= options.maxRetries) {
+        fatal = e;
+        break;
+      }
+      retries++;
+      const delay = backoffDelay(attempt + 1, e);
+      deps.logger?.log('warn', `transient failure, reconnecting in ${Math.round(delay / 1000)} s`, { code: e.code, message: e.message });
+      observer.onRetry?.(e, attempt + 1, delay);
+      await closeQuietly(source);
+      await closeQuietly(target);
+      source = null;
+      target = null;
+      await clock.sleep(delay, deps.signal);
+    } finally {
+      await closeQuietly(source);
+      await closeQuietly(target);
+    }
+  }
+
+  if (fatal) errors.push(toReported(fatal));
+  const folders = plan ? plan.folders.filter((f) => folderReports.has(f.sourcePath)).map((f) => folderReports.get(f.sourcePath)!) : [];
+  const sum = (pick: (r: FolderReport) => number): number => folders.reduce((n, r) => n + pick(r), 0);
+  // A folder restarted or retried records its skipped items again.
+  const uniqueSkipped = [...new Map(skippedItems.map((i) => [`${i.folder}\0${i.uid}`, i])).values()];
+  const skippedByReason: Record<string, number> = {};
+  for (const item of uniqueSkipped) skippedByReason[item.reason] = (skippedByReason[item.reason] ?? 0) + 1;
+  const filtered = sum((r) => r.filtered);
+  if (filtered > 0) skippedByReason['before-start-date'] = filtered;
+  let keywordsDropped = 0;
+  for (const set of droppedKeywords.values()) keywordsDropped += set.size;
+
+  const status: MigrationReport['status'] = fatal
+    ? 'failed'
+    : errors.length > 0 || (verification !== null && !verification.consistent) ? 'completed-with-errors' : 'completed';
+  return {
+    source: options.sourceLabel,
+    target: options.targetLabel,
+    dryRun: options.dryRun,
+    startedAt,
+    finishedAt: clock.now(),
+    status,
+    folders,
+    excludedFolders: plan?.excluded ?? [],
+    totals: {
+      folders: folders.length,
+      foldersCreated: created.size,
+      sourceMessages: sum((r) => r.sourceMessages),
+      transferred: sum((r) => r.transferred),
+      alreadyPresent: sum((r) => r.alreadyPresent),
+      adopted: sum((r) => r.adopted),
+      skipped: sum((r) => r.skipped),
+      skippedByReason,
+      filtered,
+      flagsUpdated: sum((r) => r.flagsUpdated),
+      keywordsDropped,
+      bytes: sum((r) => r.bytes),
+      retries,
+    },
+    skippedItems: uniqueSkipped,
+    warnings,
+    errors,
+    verification,
+  };
+}

@@ -1,0 +1,147 @@
+/** MigrationState (the engine's ledger port) over the Kysely store; one instance per mailbox pair. */
+import type { Kysely } from 'kysely';
+import type { CommitRecord, FolderSyncState, LedgerEntry, LedgerStatus, MigrationState, SkipReason } from '../engine/state-port.js';
+import type { Database, MessageLedgerTable } from './schema.js';
+
+const CHUNK = 400;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+const toBig = (value: string | null): bigint | null => (value === null ? null : BigInt(value));
+
+function rowToEntry(row: MessageLedgerTable): LedgerEntry {
+  return {
+    sourcePath: row.source_path,
+    sourceUid: Number(row.source_uid),
+    targetPath: row.target_path,
+    targetUid: row.target_uid === null ? null : Number(row.target_uid),
+    contentKey: row.content_key,
+    size: Number(row.size),
+    internalDate: Number(row.internal_date),
+    flags: JSON.parse(row.flags) as string[],
+    status: row.status as LedgerStatus,
+    skipReason: row.skip_reason as SkipReason | null,
+    subject: row.subject,
+    detail: row.detail,
+  };
+}
+
+export class MigrationStateRepository implements MigrationState {
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly mailboxId: number,
+    private readonly now: () => number,
+  ) {}
+
+  async getFolder(sourcePath: string): Promise<FolderSyncState | null> {
+    const row = await this.db.selectFrom('folder_states').selectAll()
+      .where('mailbox_id', '=', this.mailboxId).where('source_path', '=', sourcePath).executeTakeFirst();
+    if (!row) return null;
+    return {
+      sourcePath: row.source_path,
+      targetPath: row.target_path,
+      sourceUidValidity: BigInt(row.source_uid_validity),
+      targetUidValidity: toBig(row.target_uid_validity),
+      highestModseq: toBig(row.highest_modseq),
+      lastSyncAt: row.last_sync_at === null ? null : Number(row.last_sync_at),
+      scanSignature: row.scan_signature,
+    };
+  }
+
+  async putFolder(state: FolderSyncState): Promise<void> {
+    const values = {
+      target_path: state.targetPath,
+      source_uid_validity: state.sourceUidValidity.toString(),
+      target_uid_validity: state.targetUidValidity?.toString() ?? null,
+      highest_modseq: state.highestModseq?.toString() ?? null,
+      last_sync_at: state.lastSyncAt,
+      scan_signature: state.scanSignature,
+    };
+    await this.db.insertInto('folder_states')
+      .values({ mailbox_id: this.mailboxId, source_path: state.sourcePath, ...values })
+      .onConflict((oc) => oc.columns(['mailbox_id', 'source_path']).doUpdateSet(values))
+      .execute();
+  }
+
+  async entries(sourcePath: string): Promise<LedgerEntry[]> {
+    const rows = await this.db.selectFrom('message_ledger').selectAll()
+      .where('mailbox_id', '=', this.mailboxId).where('source_path', '=', sourcePath).execute();
+    return rows.map(rowToEntry);
+  }
+
+  async claimedTargetUids(targetPath: string): Promise<Set<number>> {
+    const rows = await this.db.selectFrom('message_ledger').select('target_uid')
+      .where('mailbox_id', '=', this.mailboxId).where('target_path', '=', targetPath)
+      .where('status', '=', 'copied').where('target_uid', 'is not', null).execute();
+    return new Set(rows.map((r) => Number(r.target_uid)));
+  }
+
+  async upsert(entries: readonly LedgerEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const now = this.now();
+    await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(entries, CHUNK)) {
+        await trx.insertInto('message_ledger').values(part.map((e) => ({
+          mailbox_id: this.mailboxId, source_path: e.sourcePath, source_uid: e.sourceUid, target_path: e.targetPath,
+          target_uid: e.targetUid, content_key: e.contentKey, size: e.size, internal_date: e.internalDate,
+          flags: JSON.stringify(e.flags), status: e.status, skip_reason: e.skipReason, subject: e.subject,
+          detail: e.detail, updated_at: now,
+        }))).onConflict((oc) => oc.columns(['mailbox_id', 'source_path', 'source_uid']).doUpdateSet((eb) => ({
+          target_path: eb.ref('excluded.target_path'), target_uid: eb.ref('excluded.target_uid'),
+          content_key: eb.ref('excluded.content_key'), size: eb.ref('excluded.size'),
+          internal_date: eb.ref('excluded.internal_date'), flags: eb.ref('excluded.flags'), status: eb.ref('excluded.status'),
+          skip_reason: eb.ref('excluded.skip_reason'), subject: eb.ref('excluded.subject'), detail: eb.ref('excluded.detail'),
+          updated_at: eb.ref('excluded.updated_at'),
+        }))).execute();
+      }
+    });
+  }
+
+  async commit(sourcePath: string, commits: readonly CommitRecord[]): Promise<void> {
+    if (commits.length === 0) return;
+    const now = this.now();
+    await this.db.transaction().execute(async (trx) => {
+      for (const c of commits) {
+        await trx.updateTable('message_ledger').set({ status: 'copied', target_uid: c.targetUid, updated_at: now })
+          .where('mailbox_id', '=', this.mailboxId).where('source_path', '=', sourcePath).where('source_uid', '=', c.sourceUid)
+          .execute();
+      }
+    });
+  }
+
+  async discard(sourcePath: string, sourceUids: readonly number[]): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      for (const part of chunks(sourceUids, CHUNK)) {
+        await trx.deleteFrom('message_ledger').where('mailbox_id', '=', this.mailboxId)
+          .where('source_path', '=', sourcePath).where('source_uid', 'in', part).execute();
+      }
+    });
+  }
+
+  async updateFlags(sourcePath: string, updates: ReadonlyArray<{ sourceUid: number; flags: string[] }>): Promise<void> {
+    const now = this.now();
+    await this.db.transaction().execute(async (trx) => {
+      for (const u of updates) {
+        await trx.updateTable('message_ledger').set({ flags: JSON.stringify(u.flags), updated_at: now })
+          .where('mailbox_id', '=', this.mailboxId).where('source_path', '=', sourcePath).where('source_uid', '=', u.sourceUid)
+          .execute();
+      }
+    });
+  }
+
+  async resetFolder(sourcePath: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('message_ledger').where('mailbox_id', '=', this.mailboxId).where('source_path', '=', sourcePath).execute();
+      await trx.deleteFrom('folder_states').where('mailbox_id', '=', this.mailboxId).where('source_path', '=', sourcePath).execute();
+    });
+  }
+
+  async forgetTargetUids(targetPath: string): Promise<void> {
+    await this.db.updateTable('message_ledger').set({ status: 'pending', target_uid: null, updated_at: this.now() })
+      .where('mailbox_id', '=', this.mailboxId).where('target_path', '=', targetPath).where('status', '=', 'copied').execute();
+  }
+}

@@ -1,0 +1,79 @@
+/** Ordered schema migrations, written with Kysely's schema builder so they run on SQLite and PostgreSQL. */
+import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+type Migration = (db: Kysely<Database>) => Promise<void>;
+
+const MIGRATIONS: Migration[] = [
+  async (db) => {
+    await db.schema.createTable('mailboxes').ifNotExists()
+      .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      .addColumn('pair_key', 'text', (c) => c.notNull().unique())
+      .addColumn('source_label', 'text', (c) => c.notNull())
+      .addColumn('target_label', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createTable('mailbox_locks').ifNotExists()
+      .addColumn('mailbox_id', 'integer', (c) => c.primaryKey())
+      .addColumn('owner', 'text', (c) => c.notNull())
+      .addColumn('pid', 'integer', (c) => c.notNull())
+      .addColumn('host', 'text', (c) => c.notNull())
+      .addColumn('acquired_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createTable('folder_states').ifNotExists()
+      .addColumn('mailbox_id', 'integer', (c) => c.notNull())
+      .addColumn('source_path', 'text', (c) => c.notNull())
+      .addColumn('target_path', 'text', (c) => c.notNull())
+      .addColumn('source_uid_validity', 'text', (c) => c.notNull())
+      .addColumn('target_uid_validity', 'text')
+      .addColumn('highest_modseq', 'text')
+      .addColumn('last_sync_at', 'bigint')
+      .addColumn('scan_signature', 'text')
+      .addPrimaryKeyConstraint('folder_states_pk', ['mailbox_id', 'source_path'])
+      .execute();
+    await db.schema.createTable('message_ledger').ifNotExists()
+      .addColumn('mailbox_id', 'integer', (c) => c.notNull())
+      .addColumn('source_path', 'text', (c) => c.notNull())
+      .addColumn('source_uid', 'bigint', (c) => c.notNull())
+      .addColumn('target_path', 'text', (c) => c.notNull())
+      .addColumn('target_uid', 'bigint')
+      .addColumn('content_key', 'text', (c) => c.notNull())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('internal_date', 'bigint', (c) => c.notNull())
+      .addColumn('flags', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('skip_reason', 'text')
+      .addColumn('subject', 'text')
+      .addColumn('detail', 'text')
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('message_ledger_pk', ['mailbox_id', 'source_path', 'source_uid'])
+      .execute();
+    await db.schema.createIndex('message_ledger_target').ifNotExists().on('message_ledger')
+      .columns(['mailbox_id', 'target_path', 'target_uid']).execute();
+    await db.schema.createTable('runs').ifNotExists()
+      .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      .addColumn('mailbox_id', 'integer', (c) => c.notNull())
+      .addColumn('started_at', 'bigint', (c) => c.notNull())
+      .addColumn('finished_at', 'bigint')
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('report', 'text')
+      .execute();
+  },
+];
+
+export async function migrateSchema(db: Kysely<Database>): Promise<void> {
+  await db.schema.createTable('schema_version').ifNotExists().addColumn('version', 'integer', (c) => c.notNull()).execute();
+  const row = await db.selectFrom('schema_version').select('version').executeTakeFirst();
+  let version = row?.version ?? 0;
+  if (!row) await db.insertInto('schema_version').values({ version: 0 }).execute();
+  while (version < MIGRATIONS.length) {
+    const migration = MIGRATIONS[version]!;
+    await db.transaction().execute(async (trx) => {
+      await migration(trx);
+      await trx.updateTable('schema_version').set({ version: version + 1 }).execute();
+    });
+    version++;
+  }
+  await sql`select 1`.execute(db);
+}

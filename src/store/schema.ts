@@ -1,0 +1,71 @@
+/**
+ * Tables of the state store. Portable across SQLite and PostgreSQL: integers for booleans,
+ * epoch-ms integers for times, JSON as text, bigints (uidValidity, modseq) as decimal text.
+ */
+import type { Generated } from 'kysely';
+
+export interface MailboxTable {
+  id: Generated<number>;
+  pair_key: string;
+  source_label: string;
+  target_label: string;
+  created_at: number;
+}
+
+export interface MailboxLockTable {
+  mailbox_id: number;
+  owner: string;
+  pid: number;
+  host: string;
+  acquired_at: number;
+}
+
+export interface FolderStateTable {
+  mailbox_id: number;
+  source_path: string;
+  target_path: string;
+  source_uid_validity: string;
+  target_uid_validity: string | null;
+  highest_modseq: string | null;
+  last_sync_at: number | null;
+  scan_signature: string | null;
+}
+
+export interface MessageLedgerTable {
+  mailbox_id: number;
+  source_path: string;
+  source_uid: number;
+  target_path: string;
+  target_uid: number | null;
+  content_key: string;
+  size: number;
+  internal_date: number;
+  flags: string;
+  status: string;
+  skip_reason: string | null;
+  subject: string | null;
+  detail: string | null;
+  updated_at: number;
+}
+
+export interface RunTable {
+  id: Generated<number>;
+  mailbox_id: number;
+  started_at: number;
+  finished_at: number | null;
+  status: string;
+  report: string | null;
+}
+
+export interface SchemaVersionTable {
+  version: number;
+}
+
+export interface Database {
+  mailboxes: MailboxTable;
+  mailbox_locks: MailboxLockTable;
+  folder_states: FolderStateTable;
+  message_ledger: MessageLedgerTable;
+  runs: RunTable;
+  schema_version: SchemaVersionTable;
+}

@@ -1,0 +1,198 @@
+/**
+ * The isync test style on the engine: for every step k of a migration, crash after step k, resume,
+ * and check the target holds every source message exactly once with the right flags and dates.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { migrateMailbox } from '../src/engine/mailbox-migration.js';
+import type { MigrationOptions } from '../src/engine/mailbox-migration.js';
+import { DEFAULT_SYNC_OPTIONS } from '../src/engine/sync-options.js';
+import type { Clock } from '../src/engine/ports.js';
+import { MemoryMailServer, StepFaults } from './support/memory-mail-server.js';
+import { MemoryState } from './support/memory-state.js';
+
+const clock: Clock = { now: () => 1_700_000_000_000, sleep: async () => undefined };
+
+function message(id: string, subject: string, body = 'Hello\r\n'): Buffer {
+  return Buffer.from(`Message-ID: <${id}@example.com>\r\nSubject: ${subject}\r\nFrom: a@example.com\r\n\r\n${body}`);
+}
+
+function makeSource(capabilities?: Set<string>): MemoryMailServer {
+  const s = new MemoryMailServer(capabilities);
+  s.addFolder('Sent', '\\Sent');
+  s.addFolder('Work/Projects');
+  s.addFolder('Émoji 🎉');
+  let date = Date.UTC(2020, 0, 1);
+  for (let i = 0; i < 12; i++) s.add('INBOX', message(`m${i}`, `Message ${i}`), i % 3 === 0 ? ['\\Seen'] : ['$Label1'], (date += 86_400_000));
+  s.add('INBOX', message('dup', 'Identical'), [], date);
+  s.add('INBOX', message('dup', 'Identical'), ['\\Flagged'], date);
+  s.add('INBOX', message('same-id', 'First with repeated id', 'one\r\n'), [], date);
+  s.add('INBOX', message('same-id', 'Second with repeated id', 'two\r\n'), [], date);
+  s.add('INBOX', Buffer.from('Subject: header only\r\nFrom: b@example.com\r\n'), ['\\Answered'], date);
+  for (let i = 0; i < 5; i++) s.add('Sent', message(`s${i}`, `Sent ${i}`), ['\\Seen'], (date += 3600_000));
+  for (let i = 0; i < 4; i++) s.add('Work/Projects', message(`w${i}`, `Work ${i}`), ['Work'], (date += 3600_000));
+  s.add('Émoji 🎉', message('e0', 'Party'), [], date);
+  return s;
+}
+
+function makeTarget(capabilities?: Set<string>): MemoryMailServer {
+  const t = new MemoryMailServer(capabilities);
+  t.addFolder('Sent Items', '\\Sent');
+  return t;
+}
+
+const options: MigrationOptions = {
+  ...DEFAULT_SYNC_OPTIONS, batchMessages: 4, rules: {}, dryRun: false, verify: true, maxRetries: 3,
+  sourceLabel: 'source', targetLabel: 'target',
+};
+
+async function run(source: MemoryMailServer, target: MemoryMailServer, state: MemoryState, crashAt: number | null) {
+  const controller = new AbortController();
+  const faults = new StepFaults(crashAt, controller);
+  state.faults = faults;
+  const report = await migrateMailbox({
+    openSource: async () => source.store(faults), openTarget: async () => target.store(faults), state, clock, signal: controller.signal,
+  }, options);
+  return { report, steps: faults.count };
+}
+
+/** Folder → sorted list of "raw|flags|date" strings: equal snapshots mean equal mailboxes. */
+function snapshot(server: MemoryMailServer): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const f of server.folders.values()) {
+    out.set(f.path, [...f.messages.values()].map((m) => `${m.raw.toString('base64')}|${[...m.flags].sort().join(',')}|${m.internalDate}`).sort());
+  }
+  return out;
+}
+
+test('a clean run copies every message once, maps Sent to Sent Items, and verifies', async () => {
+  const source = makeSource();
+  const target = makeTarget();
+  const { report } = await run(source, target, new MemoryState(), null);
+  assert.equal(report.status, 'completed');
+  assert.equal(report.totals.transferred, 27);
+  assert.equal(report.verification?.consistent, true);
+  assert.equal(target.folders.get('Sent Items')!.messages.size, 5);
+  assert.equal(target.folders.get('INBOX')!.messages.size, 17);
+  assert.equal(target.folders.get('Work/Projects')!.messages.size, 4);
+  assert.equal(target.folders.get('Émoji 🎉')!.messages.size, 1);
+  assert.equal(target.folders.has('Sent'), false);
+});
+
+test('crash after every step k, then resume: complete, no duplicates, same flags and dates', async () => {
+  const baselineTarget = makeTarget();
+  const { steps } = await run(makeSource(), baselineTarget, new MemoryState(), null);
+  const expected = snapshot(baselineTarget);
+  assert.ok(steps > 40, `expected many steps, got ${steps}`);
+  for (let k = 1; k <= steps; k++) {
+    const source = makeSource();
+    const target = makeTarget();
+    const state = new MemoryState();
+    const crashed = await run(source, target, state, k);
+    assert.equal(crashed.report.status, 'failed', `step ${k} should have crashed`);
+    const resumed = await run(source, target, state, null);
+    assert.equal(resumed.report.status, 'completed', `resume after crash at ${k}: ${JSON.stringify(resumed.report.errors)}`);
+    assert.deepEqual(snapshot(target), expected, `target differs after crash at step ${k}`);
+    const again = await run(source, target, state, null);
+    assert.equal(again.report.totals.transferred, 0, `re-run after crash at ${k} transferred again`);
+  }
+});
+
+test('two crashes in a row at different points still converge', async () => {
+  const baselineTarget = makeTarget();
+  const { steps } = await run(makeSource(), baselineTarget, new MemoryState(), null);
+  const expected = snapshot(baselineTarget);
+  for (let k = 5; k < steps; k += 7) {
+    const source = makeSource();
+    const target = makeTarget();
+    const state = new MemoryState();
+    await run(source, target, state, k);
+    await run(source, target, state, 9);
+    await run(source, target, state, null);
+    assert.deepEqual(snapshot(target), expected, `after crashes at ${k} and 9`);
+  }
+});
+
+test('without UIDPLUS and CONDSTORE the crash loop still converges', async () => {
+  const caps = new Set(['IMAP4REV1', 'SPECIAL-USE']);
+  const baselineTarget = makeTarget(caps);
+  const { steps } = await run(makeSource(caps), baselineTarget, new MemoryState(), null);
+  const expected = snapshot(baselineTarget);
+  for (let k = 1; k <= steps; k += 3) {
+    const source = makeSource(caps);
+    const target = makeTarget(caps);
+    const state = new MemoryState();
+    await run(source, target, state, k);
+    const resumed = await run(source, target, state, null);
+    assert.equal(resumed.report.status, 'completed');
+    assert.deepEqual(snapshot(target), expected, `no-UIDPLUS target differs after crash at ${k}`);
+  }
+});
+
+for (const condstore of [true, false]) {
+  test(`incremental pass copies only new mail and mirrors flag changes (CONDSTORE ${condstore ? 'on' : 'off'})`, async () => {
+    const caps = condstore ? undefined : new Set(['IMAP4REV1', 'UIDPLUS', 'SPECIAL-USE']);
+    const source = makeSource(caps);
+    const target = makeTarget(caps);
+    const state = new MemoryState();
+    await run(source, target, state, null);
+    const second = await run(source, target, state, null);
+    assert.equal(second.report.totals.transferred, 0);
+    assert.equal(second.report.totals.alreadyPresent, 27);
+
+    const inbox = source.folders.get('INBOX')!;
+    const first = inbox.messages.get(2)!;
+    first.flags.add('\\Seen');
+    first.flags.delete('$Label1');
+    first.modseq = source.nextModseq();
+    source.add('INBOX', message('new1', 'New one'), ['\\Flagged'], Date.UTC(2025, 0, 1));
+    const third = await run(source, target, state, null);
+    assert.equal(third.report.totals.transferred, 1);
+    assert.equal(third.report.totals.flagsUpdated, 1);
+    assert.equal(third.report.verification?.consistent, true);
+    const copied = [...target.folders.get('INBOX')!.messages.values()].find((m) => m.raw.equals(first.raw))!;
+    assert.deepEqual([...copied.flags].sort(), ['\\Seen']);
+  });
+}
+
+test('UIDVALIDITY changes on either side re-index by content and copy nothing twice', async () => {
+  const source = makeSource();
+  const target = makeTarget();
+  const state = new MemoryState();
+  await run(source, target, state, null);
+  source.renumber('INBOX');
+  target.renumber('Sent Items');
+  const again = await run(source, target, state, null);
+  assert.equal(again.report.totals.transferred, 0);
+  assert.equal(again.report.verification?.consistent, true);
+  assert.equal(target.folders.get('INBOX')!.messages.size, 17);
+  assert.equal(target.folders.get('Sent Items')!.messages.size, 5);
+});
+
+test('messages already on the target (another tool, lost state) are adopted, not copied again', async () => {
+  const source = makeSource();
+  const target = makeTarget();
+  await run(source, target, new MemoryState(), null);
+  source.add('INBOX', message('late', 'Late arrival'), [], Date.UTC(2026, 0, 1));
+  const fresh = await run(source, target, new MemoryState(), null);
+  assert.equal(fresh.report.totals.transferred, 1);
+  assert.equal(fresh.report.totals.adopted, 27);
+  assert.equal(fresh.report.verification?.consistent, true);
+});
+
+test('filters: --since, max message size, item limit, exclusions', async () => {
+  const source = makeSource();
+  source.add('INBOX', Buffer.concat([message('big', 'Big one'), Buffer.alloc(5000, 65)]), [], Date.UTC(2026, 1, 1));
+  const target = makeTarget();
+  const report = await migrateMailbox({
+    openSource: async () => source.store(), openTarget: async () => target.store(), state: new MemoryState(), clock,
+  }, { ...options, since: Date.UTC(2020, 0, 6), maxMessageSize: 4000, maxItems: 15, rules: { exclude: ['work'] } });
+  assert.equal(report.totals.skippedByReason['too-large'], 1);
+  assert.ok((report.totals.skippedByReason['before-start-date'] ?? 0) >= 4);
+  assert.equal(report.totals.transferred, 15);
+  assert.ok((report.totals.skippedByReason['item-limit'] ?? 0) > 0);
+  assert.equal(target.folders.has('Work/Projects'), false);
+  assert.deepEqual(report.excludedFolders.map((e) => e.sourcePath), ['Work/Projects']);
+  const skipped = report.skippedItems.find((i) => i.reason === 'too-large')!;
+  assert.equal(skipped.subject, 'Big one');
+});
