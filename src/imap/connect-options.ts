@@ -1,0 +1,97 @@
+/**
+ * ConnectionSettings → options for imapflow and for the raw append connection. Both sides of a
+ * migration and both kinds of connection must negotiate TLS identically, so the TLS part is built
+ * once here (`tlsOptionsFor`) and shared.
+ */
+import { rootCertificates, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import type { ImapFlowOptions } from 'imapflow';
+import type { ConnectionSettings } from '../domain/mail-types.js';
+
+/** The seeds' connection and greeting timeout. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+
+/**
+ * A batch copier can sit silently for minutes between commands while the other side is slow
+ * (a large APPEND, a throttled source), so the inactivity watchdog must be far longer than
+ * any single round trip; 10 minutes mirrors Dovecot's own 30-minute autologout with margin.
+ */
+export const SOCKET_TIMEOUT_MS = 10 * 60_000;
+
+export function connectTimeoutOf(settings: ConnectionSettings): number {
+  return settings.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+}
+
+/**
+ * Options handed to `tls.connect` (implicit TLS) and `tls.connect({ socket })` (STARTTLS).
+ * `ca` is added to — not a replacement of — the system store, because endpoints with a private CA
+ * often also chain to public intermediates on another host of the same batch.
+ */
+export function tlsOptionsFor(settings: ConnectionSettings): TlsConnectionOptions {
+  const tls: TlsConnectionOptions = {
+    rejectUnauthorized: settings.acceptUntrustedCertificates !== true,
+  };
+  if (settings.ca) tls.ca = [...defaultCaCertificates(), settings.ca];
+  if (settings.minTlsVersion) tls.minVersion = settings.minTlsVersion;
+  if (settings.ciphers) tls.ciphers = settings.ciphers;
+  // SNI must not carry an IP literal (RFC 6066 §3); Node warns and some servers reset on it.
+  const servername = settings.servername ?? (isIpLiteral(settings.host) ? undefined : settings.host);
+  if (servername) tls.servername = servername;
+  return tls;
+}
+
+let rootCache: string[] | null = null;
+function defaultCaCertificates(): string[] {
+  // Passing `ca` to Node replaces the bundled roots; keep them so public CAs still validate.
+  if (!rootCache) rootCache = [...rootCertificates];
+  return rootCache;
+}
+
+function isIpLiteral(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
+}
+
+/**
+ * imapflow options for one single-use connection (imapflow instances cannot reconnect; the engine
+ * opens a new store after a failure).
+ */
+export function imapFlowOptionsFor(settings: ConnectionSettings): ImapFlowOptions {
+  const timeout = connectTimeoutOf(settings);
+  const options: ImapFlowOptions = {
+    host: settings.host,
+    port: settings.port,
+    secure: settings.security === 'ssl',
+    auth: {
+      user: settings.user,
+      pass: settings.password,
+      // imapflow only sends an authzid through AUTHENTICATE PLAIN (RFC 4616 §2), so force it:
+      // LOGIN has no way to carry one and would log the admin into its own mailbox.
+      ...(settings.authzid ? { authzid: settings.authzid, loginMethod: 'AUTH=PLAIN' } : {}),
+    },
+    tls: tlsOptionsFor(settings),
+    // imapflow's default pino logger prints command lines; LOGIN carries the password in clear.
+    logger: false,
+    // A batch copier issues commands back to back: an auto-IDLE after every pause would cost two
+    // extra round trips to break, and the engine never waits for server push.
+    disableAutoIdle: true,
+    // COMPRESS=DEFLATE costs CPU on both ends for already-compressed attachments and hides byte
+    // counts from our own accounting; loopback and LAN migrations are latency-bound, not bandwidth-bound.
+    disableCompression: true,
+    // BINARY fetches return decoded parts; we need the exact RFC 822 bytes.
+    disableBinary: true,
+    connectionTimeout: timeout,
+    greetingTimeout: timeout,
+    socketTimeout: SOCKET_TIMEOUT_MS,
+    clientInfo: { name: 'mailshift' },
+  };
+  if (settings.servername) options.servername = settings.servername;
+  // 'starttls' means required: a stripped STARTTLS capability (a downgrade attack, RFC 3501 §6.2.1)
+  // must fail the connection instead of sending the password in clear. 'none' never upgrades.
+  if (settings.security === 'starttls') options.doSTARTTLS = true;
+  if (settings.security === 'none') options.doSTARTTLS = false;
+  return options;
+}
+
+/** The settings with the password removed, for logs and diagnostics. */
+export function redactSettings(settings: ConnectionSettings): Omit<ConnectionSettings, 'password'> & { password: '***' } {
+  return { ...settings, password: '***' };
+}

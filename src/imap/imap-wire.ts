@@ -1,0 +1,409 @@
+/**
+ * A minimal raw IMAP connection for the pipelined APPEND writer: connect (implicit TLS, STARTTLS
+ * or plaintext), greeting, CAPABILITY, LOGIN / AUTHENTICATE PLAIN (with authzid), and a response
+ * reader that lets many commands be in flight at once. imapflow cannot be used here because it
+ * keeps exactly one command in flight (see append-writer.ts for why that matters).
+ *
+ * It understands only what APPEND needs: continuations, tagged status responses with their
+ * response code, and the untagged CAPABILITY / BYE / greeting. Everything else is read and ignored.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { ConnectionSettings } from '../domain/mail-types.js';
+import { MailshiftError } from '../domain/errors.js';
+import { classifyError, type ErrorContext } from './classify-error.js';
+import { connectTimeoutOf, tlsOptionsFor } from './connect-options.js';
+import { quoteString } from './imap-syntax.js';
+
+export interface TaggedResponse {
+  tag: string;
+  status: 'OK' | 'NO' | 'BAD';
+  /** Response code atom in upper case (APPENDUID, TRYCREATE, OVERQUOTA, ...), or null. */
+  code: string | null;
+  /** Everything after the code atom inside the brackets, e.g. "38505 3955:3964" for APPENDUID. */
+  codeArgs: string;
+  /** Human-readable text after the code. */
+  text: string;
+}
+
+type ContinuationOutcome = 'continue' | 'tagged';
+
+interface ContinuationWaiter {
+  tag: string;
+  resolve: (outcome: ContinuationOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+interface TaggedWaiter {
+  resolve: (response: TaggedResponse) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Error-like facts handed to classify-error for a failed tagged response. */
+export function taggedFailure(response: TaggedResponse, extra: Record<string, unknown> = {}): Error {
+  return Object.assign(new Error('Command failed'), {
+    responseStatus: response.status,
+    responseText: response.code ? `[${response.code}${response.codeArgs ? ` ${response.codeArgs}` : ''}] ${response.text}` : response.text,
+    serverResponseCode: response.code ?? undefined,
+    ...extra,
+  });
+}
+
+const TAGGED_RE = /^(\S+) (OK|NO|BAD)(?: (.*))?$/i;
+
+export function parseRespText(rest: string): { code: string | null; codeArgs: string; text: string } {
+  const m = /^\[([^\]\s]+)(?: ([^\]]*))?\]\s?(.*)$/.exec(rest);
+  if (!m) return { code: null, codeArgs: '', text: rest };
+  return { code: (m[1] ?? '').toUpperCase(), codeArgs: m[2] ?? '', text: m[3] ?? '' };
+}
+
+export class ImapWire {
+  capabilities = new Set<string>();
+  /** RFC 7889 APPENDLIMIT=n (server-wide), or null. */
+  appendLimit: number | null = null;
+  byeText: string | null = null;
+  private socket: net.Socket;
+  private buffer: Buffer = Buffer.alloc(0);
+  /** Pieces of a response that spans literals (`{n}` at line end, RFC 3501 §4.3). */
+  private pending: Buffer[] = [];
+  private literalRemaining = 0;
+  private tagCounter = 0;
+  private readonly tagged = new Map<string, TaggedWaiter>();
+  private continuation: ContinuationWaiter | null = null;
+  private greetingWaiter: { resolve: (line: string) => void; reject: (err: unknown) => void } | null = null;
+  private fatal: MailshiftError | null = null;
+  private socketError: Error | null = null;
+  private onClose: (() => void) | null = null;
+  secure: boolean;
+
+  private constructor(socket: net.Socket, secure: boolean, private readonly ctx: ErrorContext) {
+    this.socket = socket;
+    this.secure = secure;
+    this.attach(socket);
+  }
+
+  get alive(): boolean {
+    return this.fatal === null && !this.socket.destroyed;
+  }
+
+  /** The error that ended the connection, classified (CONN_LOST, CONN_TOO_MANY, ...). */
+  get failure(): MailshiftError | null {
+    return this.fatal;
+  }
+
+  nextTag(): string {
+    this.tagCounter += 1;
+    return `W${this.tagCounter}`;
+  }
+
+  static async open(settings: ConnectionSettings, ctx: ErrorContext): Promise<ImapWire> {
+    const timeoutMs = connectTimeoutOf(settings);
+    const context: ErrorContext = { ...ctx, timeoutMs, secrets: [...(ctx.secrets ?? []), settings.password] };
+    const tlsOptions = tlsOptionsFor(settings);
+    let wire: ImapWire | null = null;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const socket = await new Promise<net.Socket>((resolve, reject) => {
+        const s = settings.security === 'ssl'
+          ? tls.connect({ host: settings.host, port: settings.port, ...tlsOptions }, () => resolve(s))
+          : net.connect({ host: settings.host, port: settings.port }, () => resolve(s));
+        s.once('error', reject);
+        timer = setTimeout(() => {
+          s.destroy();
+          reject(Object.assign(new Error('Failed to establish connection in required time'), { code: 'CONNECT_TIMEOUT', details: { connectionTimeout: timeoutMs } }));
+        }, timeoutMs);
+      });
+      socket.setNoDelay(true);
+      wire = new ImapWire(socket, settings.security === 'ssl', context);
+      const greeting = await wire.withTimeout(wire.readGreeting(), timeoutMs, 'GREETING_TIMEOUT');
+      clearTimeout(timer);
+      if (/^\* BYE/i.test(greeting)) {
+        throw Object.assign(new Error('Connection not available'), { code: 'NoConnection', reason: greeting.replace(/^\* BYE\s*/i, ''), responseStatus: 'BYE' });
+      }
+      const preauth = /^\* PREAUTH/i.test(greeting);
+      if (wire.capabilities.size === 0) await wire.refreshCapabilities();
+      if (settings.security === 'starttls') {
+        if (preauth) throw Object.assign(new Error('STARTTLS is not possible after a PREAUTH greeting'), { tlsFailed: true });
+        if (!wire.capabilities.has('STARTTLS')) throw Object.assign(new Error('Server does not support STARTTLS'), { tlsFailed: true });
+        await wire.startTls(settings, tlsOptions, timeoutMs);
+      }
+      if (!preauth) await wire.authenticate(settings);
+      return wire;
+    } catch (err) {
+      clearTimeout(timer);
+      wire?.destroy();
+      throw classifyError(err, context);
+    }
+  }
+
+  private withTimeout<T>(promise: Promise<T>, ms: number, code: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`${code} after ${ms} ms`), { code, details: { connectionTimeout: ms } })), ms);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private attach(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => {
+      this.socketError ??= err;
+    });
+    socket.on('close', () => this.onSocketClose());
+  }
+
+  private readGreeting(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.greetingWaiter = { resolve, reject };
+    });
+  }
+
+  private async startTls(settings: ConnectionSettings, tlsOptions: tls.ConnectionOptions, timeoutMs: number): Promise<void> {
+    const tag = this.nextTag();
+    const response = await this.command(tag, `${tag} STARTTLS\r\n`);
+    if (response.status !== 'OK') throw Object.assign(taggedFailure(response), { tlsFailed: true });
+    // Bytes the server sent after its OK but before the handshake would be plaintext injected by a
+    // man in the middle (CVE-2011-0411 class); they must not be parsed as protected data.
+    if (this.buffer.length > 0) throw Object.assign(new Error('Server sent data after the STARTTLS response'), { code: 'STARTTLS_INJECTION', tlsFailed: true });
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    const secured = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ ...tlsOptions, socket: plain, host: settings.host }, () => resolve(s));
+      s.once('error', reject);
+      const timer = setTimeout(() => reject(Object.assign(new Error('TLS upgrade timed out'), { code: 'UPGRADE_TIMEOUT', details: { connectionTimeout: timeoutMs } })), timeoutMs);
+      s.once('secureConnect', () => clearTimeout(timer));
+    });
+    this.socket = secured;
+    this.secure = true;
+    this.attach(secured);
+    // RFC 3501 §6.2.1: capabilities learned before TLS must be discarded.
+    this.capabilities.clear();
+    await this.refreshCapabilities();
+  }
+
+  private async refreshCapabilities(): Promise<void> {
+    const tag = this.nextTag();
+    const response = await this.command(tag, `${tag} CAPABILITY\r\n`);
+    if (response.status !== 'OK') throw taggedFailure(response);
+  }
+
+  private async authenticate(settings: ConnectionSettings): Promise<void> {
+    if (this.capabilities.has('LOGINDISABLED')) {
+      throw Object.assign(new Error('LOGINDISABLED'), { responseText: 'LOGINDISABLED' });
+    }
+    // Admin formats with "\" or "/" (Exchange Domain/Admin/User) are understood by LOGIN only.
+    const usePlain = settings.authzid !== undefined || (this.capabilities.has('AUTH=PLAIN') && !/[\\/]/.test(settings.user));
+    const tag = this.nextTag();
+    let response: TaggedResponse;
+    if (usePlain) {
+      // RFC 4616: authzid NUL authcid NUL passwd
+      const token = Buffer.from(`${settings.authzid ?? ''}\0${settings.user}\0${settings.password}`, 'utf8').toString('base64');
+      if (this.capabilities.has('SASL-IR')) {
+        response = await this.command(tag, `${tag} AUTHENTICATE PLAIN ${token}\r\n`);
+      } else {
+        const done = this.expectTagged(tag);
+        const cont = this.waitContinuation(tag);
+        await this.write(`${tag} AUTHENTICATE PLAIN\r\n`);
+        if ((await cont) === 'continue') await this.write(`${token}\r\n`);
+        response = await done;
+      }
+    } else {
+      const done = this.expectTagged(tag);
+      await this.write(`${tag} LOGIN `);
+      await this.writeAstring(tag, settings.user);
+      await this.write(' ');
+      await this.writeAstring(tag, settings.password);
+      await this.write('\r\n');
+      response = await done;
+    }
+    if (response.status !== 'OK') throw taggedFailure(response, { authenticationFailed: response.status === 'NO' });
+    if (response.code !== 'CAPABILITY') {
+      this.capabilities.clear();
+      await this.refreshCapabilities();
+    }
+  }
+
+  /** Quoted when it can be (printable ASCII), otherwise a literal (non-ASCII passwords). */
+  private async writeAstring(tag: string, value: string): Promise<void> {
+    if (/^[\x20-\x7e]*$/.test(value)) {
+      await this.write(quoteString(value));
+      return;
+    }
+    const bytes = Buffer.from(value, 'utf8');
+    if (this.capabilities.has('LITERAL+')) {
+      await this.write(`{${bytes.length}+}\r\n`);
+    } else {
+      const cont = this.waitContinuation(tag);
+      await this.write(`{${bytes.length}}\r\n`);
+      if ((await cont) === 'tagged') return;
+    }
+    await this.write(bytes);
+  }
+
+  /** Sends a complete command line and waits for its tagged response. */
+  async command(tag: string, line: string): Promise<TaggedResponse> {
+    const done = this.expectTagged(tag);
+    await this.write(line);
+    return done;
+  }
+
+  /** Registers interest in `tag`'s completion; call before writing the command. */
+  expectTagged(tag: string): Promise<TaggedResponse> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    return new Promise((resolve, reject) => this.tagged.set(tag, { resolve, reject }));
+  }
+
+  /**
+   * Waits for the server's "+" before a synchronizing literal of `tag`. Resolves 'tagged' instead
+   * when the server completes `tag` without asking for the literal (e.g. NO [TRYCREATE], or
+   * [TOOBIG] when the announced size is refused) — the caller must then not send the bytes.
+   */
+  waitContinuation(tag: string): Promise<ContinuationOutcome> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    if (this.continuation) return Promise.reject(new Error('two continuation waiters'));
+    return new Promise((resolve, reject) => {
+      this.continuation = { tag, resolve, reject };
+    });
+  }
+
+  /** Writes with back-pressure: resolves once the socket buffer has drained below its mark. */
+  write(data: string | Buffer): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    if (this.socket.write(data)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onDrain = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onClose = (): void => {
+        cleanup();
+        reject(this.fatal ?? classifyError(Object.assign(new Error('Connection closed'), { code: 'EConnectionClosed' }), this.ctx));
+      };
+      const cleanup = (): void => {
+        this.socket.off('drain', onDrain);
+        this.onClose = null;
+      };
+      this.socket.once('drain', onDrain);
+      this.onClose = onClose;
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    for (;;) {
+      if (this.literalRemaining > 0) {
+        if (this.buffer.length === 0) return;
+        const take = Math.min(this.literalRemaining, this.buffer.length);
+        this.pending.push(this.buffer.subarray(0, take));
+        this.buffer = this.buffer.subarray(take);
+        this.literalRemaining -= take;
+        continue;
+      }
+      const eol = this.buffer.indexOf('\r\n');
+      if (eol < 0) return;
+      const line = this.buffer.subarray(0, eol);
+      this.buffer = this.buffer.subarray(eol + 2);
+      const literal = /\{(\d+)\+?\}$/.exec(line.toString('latin1'));
+      if (literal) {
+        this.pending.push(line, Buffer.from('\r\n'));
+        this.literalRemaining = Number(literal[1]);
+        continue;
+      }
+      this.pending.push(line);
+      const response = Buffer.concat(this.pending).toString('utf8');
+      this.pending = [];
+      this.dispatch(response);
+    }
+  }
+
+  private dispatch(line: string): void {
+    if (line.startsWith('+')) {
+      const waiter = this.continuation;
+      this.continuation = null;
+      // A "+" nobody waits for is a protocol error on our side; ignoring it keeps the stream aligned.
+      waiter?.resolve('continue');
+      return;
+    }
+    if (line.startsWith('* ')) {
+      this.untagged(line);
+      return;
+    }
+    const m = TAGGED_RE.exec(line);
+    if (!m) return;
+    const tag = m[1] as string;
+    const status = (m[2] as string).toUpperCase() as TaggedResponse['status'];
+    const resp = { tag, status, ...parseRespText(m[3] ?? '') };
+    if (resp.code === 'CAPABILITY') this.setCapabilities(resp.codeArgs);
+    if (this.continuation?.tag === tag) {
+      const waiter = this.continuation;
+      this.continuation = null;
+      waiter.resolve('tagged');
+    }
+    const waiter = this.tagged.get(tag);
+    if (waiter) {
+      this.tagged.delete(tag);
+      waiter.resolve(resp);
+    }
+  }
+
+  private untagged(line: string): void {
+    const m = /^\* (\S+)(?: (.*))?$/.exec(line);
+    if (!m) return;
+    const kind = (m[1] as string).toUpperCase();
+    const rest = m[2] ?? '';
+    if (kind === 'CAPABILITY') {
+      this.setCapabilities(rest);
+    } else if (kind === 'OK' || kind === 'PREAUTH' || kind === 'BYE') {
+      const resp = parseRespText(rest);
+      if (resp.code === 'CAPABILITY') this.setCapabilities(resp.codeArgs);
+      if (kind === 'BYE') this.byeText = rest;
+      if (this.greetingWaiter) {
+        const waiter = this.greetingWaiter;
+        this.greetingWaiter = null;
+        waiter.resolve(line);
+      }
+    }
+  }
+
+  private setCapabilities(list: string): void {
+    this.capabilities = new Set(list.split(/\s+/).filter(Boolean).map((c) => c.toUpperCase()));
+    this.appendLimit = null;
+    for (const cap of this.capabilities) {
+      const m = /^APPENDLIMIT=(\d+)$/.exec(cap);
+      if (m) this.appendLimit = Number(m[1]);
+    }
+  }
+
+  private onSocketClose(): void {
+    // An untagged BYE (RFC 3501 §7.1.5) explains the close better than the socket does.
+    const cause: unknown = this.byeText !== null
+      ? Object.assign(new Error('Connection not available'), { code: 'NoConnection', reason: this.byeText, responseStatus: 'BYE' })
+      : this.socketError ?? Object.assign(new Error('Connection closed by the server'), { code: 'EConnectionClosed' });
+    const err = classifyError(cause, this.ctx);
+    this.fatal ??= err;
+    this.greetingWaiter?.reject(cause);
+    this.greetingWaiter = null;
+    this.continuation?.reject(this.fatal);
+    this.continuation = null;
+    for (const waiter of this.tagged.values()) waiter.reject(this.fatal);
+    this.tagged.clear();
+    this.onClose?.();
+  }
+
+  /** LOGOUT politely; a dead connection is already closed, which is what we want. */
+  async logout(): Promise<void> {
+    if (!this.alive) return;
+    const tag = this.nextTag();
+    try {
+      await this.withTimeout(this.command(tag, `${tag} LOGOUT\r\n`), 5000, 'ETIMEOUT');
+    } catch {
+      // Already gone or not answering: destroying below is all that is left to do.
+    }
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * MailStore over imapflow (control commands and the source side), with APPEND delegated to the
+ * pipelined writer on a second, lazily opened connection.
+ *
+ * imapflow's fetch() is an async generator that must be consumed to the end or the connection is
+ * left mid-response; and while it is open no other command can run, so a caller that interleaves
+ * (updateFlags while iterating) would deadlock. Every fetch therefore collects one bounded chunk
+ * with fetchAll() and only then yields it: callers may stop or interleave at any point.
+ */
+import { ImapFlow, type FetchMessageObject, type FetchQueryObject, type Logger as ImapFlowLogger } from 'imapflow';
+import type {
+  AppendItem, AppendOutcome, ConnectionSettings, FetchedMessage, FolderInfo, FolderStatus, MessageHeader, MessageMeta, SpecialUse,
+} from '../domain/mail-types.js';
+import { SPECIAL_USES } from '../domain/mail-types.js';
+import { MailshiftError } from '../domain/errors.js';
+import type { MailStore } from '../engine/ports.js';
+import { classifyError, type ErrorContext, type Side } from './classify-error.js';
+import { connectTimeoutOf, imapFlowOptionsFor } from './connect-options.js';
+import { AppendWriter, type AppendWriterOptions } from './append-writer.js';
+import { chunkUidSets } from './imap-syntax.js';
+
+export interface MailStoreOptions {
+  /** Messages per UID FETCH BODY.PEEK[] round trip; bounds memory (imapflow buffers each whole). */
+  messagesPerFetch?: number;
+  /** Messages per header / metadata FETCH. */
+  headersPerFetch?: number;
+  metaPerFetch?: number;
+  /** Options for the append connection (benchmarks force a mode here). */
+  append?: AppendWriterOptions;
+}
+
+/** UID sets stay below ~7 KB so the whole command line is under 8 KB (RFC 7162 §4 advice). */
+const MAX_SET_CHARS = 7000;
+
+/**
+ * A logger that keeps nothing but the last command error. imapflow reports a refused STORE or
+ * SEARCH by logging it and returning false; this is how we learn the server's words. Logging is
+ * otherwise off: imapflow's own log lines can carry message data, and we never want credentials
+ * anywhere near a log.
+ */
+class LastErrorLogger implements ImapFlowLogger {
+  last: unknown = null;
+  debug(): void {}
+  info(): void {}
+  error(): void {}
+  warn(obj: unknown): void {
+    if (typeof obj === 'object' && obj !== null && 'err' in obj) this.last = (obj as { err: unknown }).err;
+  }
+}
+
+function toEpochMs(value: Date | string | undefined): number {
+  if (value instanceof Date) return value.getTime();
+  if (typeof value === 'string') return new Date(value).getTime();
+  return Number.NaN;
+}
+
+/**
+ * \Recent is session state, not message state (RFC 3501 §2.3.2; dropped by IMAP4rev2): it can never
+ * be set on the target and would make every source/target flag comparison differ.
+ */
+function flagList(flags: Set<string> | undefined): string[] {
+  return flags ? [...flags].filter((f) => f.toLowerCase() !== '\\recent') : [];
+}
+
+function asSpecialUse(value: string | undefined): SpecialUse | null {
+  return value !== undefined && (SPECIAL_USES as readonly string[]).includes(value) ? (value as SpecialUse) : null;
+}
+
+class ImapFlowMailStore implements MailStore {
+  readonly capabilities: ReadonlySet<string>;
+  readonly delimiter: string | null;
+  readonly namespacePrefix: string;
+  private writer: Promise<AppendWriter> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly client: ImapFlow,
+    private readonly logger: LastErrorLogger,
+    private readonly settings: ConnectionSettings,
+    private readonly ctx: ErrorContext,
+    private readonly options: MailStoreOptions,
+  ) {
+    this.capabilities = new Set([...client.capabilities.keys()].map((c) => c.toUpperCase()));
+    const ns = client.namespace;
+    this.delimiter = ns?.delimiter ?? null;
+    this.namespacePrefix = ns?.prefix ?? '';
+  }
+
+  private fail(err: unknown, folder?: string): MailshiftError {
+    return classifyError(err, folder === undefined ? this.ctx : { ...this.ctx, folder });
+  }
+
+  /** Runs an imapflow call that reports refusals by returning false (and logging the error). */
+  private async refusable<T>(run: () => Promise<T | false | undefined>, what: string, folder?: string): Promise<T> {
+    this.logger.last = null;
+    let result: T | false | undefined;
+    try {
+      result = await run();
+    } catch (err) {
+      throw this.fail(err, folder);
+    }
+    if (result === false || result === undefined) {
+      if (!this.client.usable) throw this.fail(Object.assign(new Error('Connection not available'), { code: 'NoConnection' }), folder);
+      throw this.fail(this.logger.last ?? new Error(`${what} was refused`), folder);
+    }
+    return result;
+  }
+
+  async listFolders(): Promise<FolderInfo[]> {
+    let entries;
+    try {
+      entries = await this.client.list();
+    } catch (err) {
+      throw this.fail(err);
+    }
+    return entries.map((entry) => {
+      const flags = [...entry.flags];
+      const lower = flags.map((f) => f.toLowerCase());
+      return {
+        path: entry.path,
+        delimiter: entry.delimiter || null,
+        flags,
+        // Only what the server said (RFC 6154 attributes); guesses from localized names are the
+        // engine's folder-mapping policy, not a fact about the source.
+        specialUse: entry.specialUseSource === 'extension' ? asSpecialUse(entry.specialUse) : null,
+        selectable: !lower.includes('\\noselect') && !lower.includes('\\nonexistent'),
+      };
+    });
+  }
+
+  async createFolder(path: string): Promise<void> {
+    try {
+      await this.client.mailboxCreate(path);
+    } catch (err) {
+      // ALREADYEXISTS (RFC 5530) is handled by imapflow; servers without response codes say it in
+      // words, so confirm with LIST before failing.
+      const existing = await this.client.list().catch(() => null);
+      if (existing?.some((f) => f.path === path && !f.flags.has('\\NonExistent'))) return;
+      const classified = this.fail(err, path);
+      if (classified.code === 'IMAP_PROTOCOL') {
+        throw new MailshiftError('TARGET_FOLDER_CREATE_FAILED', { ...classified.params, folder: path, detail: String(classified.params.detail ?? '') }, { cause: err });
+      }
+      throw classified;
+    }
+  }
+
+  async openFolder(path: string, options: { readOnly: boolean }): Promise<FolderStatus> {
+    let box;
+    try {
+      box = await this.client.mailboxOpen(path, { readOnly: options.readOnly });
+    } catch (err) {
+      const rec = err as { mailboxMissing?: boolean; serverResponseCode?: string };
+      if (rec.mailboxMissing || rec.serverResponseCode === 'NONEXISTENT') {
+        const detail = this.fail(err, path).params.detail ?? 'no such folder';
+        const params = { host: this.ctx.host, port: this.ctx.port, user: this.ctx.user, side: this.ctx.side, folder: path, detail: String(detail) };
+        throw new MailshiftError('SOURCE_FOLDER_VANISHED', params, { cause: err });
+      }
+      throw this.fail(err, path);
+    }
+    return {
+      path: box.path,
+      uidValidity: BigInt(box.uidValidity),
+      uidNext: box.uidNext,
+      messages: box.exists,
+      highestModseq: box.noModseq || box.highestModseq === undefined ? null : BigInt(box.highestModseq),
+      permanentFlags: box.permanentFlags ? [...box.permanentFlags] : [],
+    };
+  }
+
+  async listUids(): Promise<number[]> {
+    const uids = await this.refusable(() => this.client.search({ all: true }, { uid: true }), 'UID SEARCH ALL');
+    return [...uids].sort((a, b) => a - b);
+  }
+
+  private async fetchChunk(range: string, query: FetchQueryObject, changedSince?: bigint): Promise<FetchMessageObject[]> {
+    try {
+      return await this.client.fetchAll(range, query, changedSince === undefined ? { uid: true } : { uid: true, changedSince });
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  private *ranges(uids: readonly number[] | 'all', perChunk: number): Generator<string> {
+    if (uids === 'all') {
+      yield '1:*';
+      return;
+    }
+    yield* chunkUidSets(uids, MAX_SET_CHARS, perChunk);
+  }
+
+  async *fetchMeta(uids: readonly number[] | 'all', options: { changedSince?: bigint } = {}): AsyncIterable<MessageMeta> {
+    // CHANGEDSINCE needs CONDSTORE (RFC 7162); without it imapflow omits the modifier and we return
+    // everything, a superset the caller's comparison handles.
+    for (const range of this.ranges(uids, this.options.metaPerFetch ?? 5000)) {
+      const rows = await this.fetchChunk(range, { uid: true, flags: true, internalDate: true, size: true }, options.changedSince);
+      for (const row of rows) {
+        yield {
+          uid: row.uid,
+          flags: flagList(row.flags),
+          internalDate: toEpochMs(row.internalDate),
+          size: row.size ?? 0,
+          modseq: row.modseq ?? null,
+        };
+      }
+    }
+  }
+
+  async *fetchHeaders(uids: readonly number[]): AsyncIterable<MessageHeader> {
+    for (const range of this.ranges(uids, this.options.headersPerFetch ?? 500)) {
+      const rows = await this.fetchChunk(range, { uid: true, size: true, headers: true });
+      for (const row of rows) {
+        yield { uid: row.uid, size: row.size ?? 0, header: row.headers ?? Buffer.alloc(0) };
+      }
+    }
+  }
+
+  async *fetchMessages(uids: readonly number[]): AsyncIterable<FetchedMessage> {
+    // BODY.PEEK[] and BODY.PEEK[HEADER] (RFC 3501 §6.4.5): PEEK never sets \Seen, unlike BODY[].
+    for (const range of this.ranges(uids, this.options.messagesPerFetch ?? 25)) {
+      const rows = await this.fetchChunk(range, { uid: true, flags: true, internalDate: true, size: true, headers: true, source: true });
+      for (const row of rows) {
+        yield {
+          uid: row.uid,
+          flags: flagList(row.flags),
+          internalDate: toEpochMs(row.internalDate),
+          size: row.size ?? row.source?.length ?? 0,
+          modseq: row.modseq ?? null,
+          header: row.headers ?? Buffer.alloc(0),
+          raw: row.source ?? Buffer.alloc(0),
+        };
+      }
+    }
+  }
+
+  async updateFlags(uid: number, add: readonly string[], remove: readonly string[]): Promise<void> {
+    const range = String(uid);
+    // .SILENT: the server need not echo the new flags back (RFC 3501 §6.4.6).
+    if (add.length > 0) {
+      await this.refusable(() => this.client.messageFlagsAdd(range, [...add], { uid: true, silent: true }), 'UID STORE +FLAGS');
+    }
+    if (remove.length > 0) {
+      await this.refusable(() => this.client.messageFlagsRemove(range, [...remove], { uid: true, silent: true }), 'UID STORE -FLAGS');
+    }
+  }
+
+  /** The append connection, opened on first use and kept for the store's lifetime. */
+  appendWriter(): Promise<AppendWriter> {
+    if (this.closed) return Promise.reject(this.fail(Object.assign(new Error('store closed'), { code: 'NoConnection' })));
+    if (!this.writer) {
+      this.writer = AppendWriter.open(this.settings, { side: this.ctx.side }, this.options.append ?? {});
+      // A failed open is not cached: the store stays usable for control commands.
+      this.writer.catch(() => {
+        this.writer = null;
+      });
+    }
+    return this.writer;
+  }
+
+  async append(folder: string, items: readonly AppendItem[]): Promise<AppendOutcome[]> {
+    if (items.length === 0) return [];
+    const writer = await this.appendWriter();
+    return writer.appendOrThrow(folder, items);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const writer = this.writer;
+    this.writer = null;
+    await Promise.all([
+      writer?.then((w) => w.close()).catch(() => undefined),
+      this.client.logout().catch(() => this.client.close()),
+    ]);
+  }
+}
+
+/** Opens, authenticates and returns a store; every failure is a MailshiftError from the catalog. */
+export async function openMailStore(settings: ConnectionSettings, context: { side: Side }, options: MailStoreOptions = {}): Promise<MailStore> {
+  const ctx: ErrorContext = {
+    host: settings.host, port: settings.port, user: settings.user, side: context.side,
+    timeoutMs: connectTimeoutOf(settings), secrets: [settings.password],
+  };
+  const logger = new LastErrorLogger();
+  const client = new ImapFlow({ ...imapFlowOptionsFor(settings), logger });
+  // imapflow emits 'error' on connection failures; an EventEmitter without a listener would throw
+  // it as an uncaught exception. The failing command's promise reports it to the caller.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    client.close();
+    throw classifyError(err, ctx);
+  }
+  return new ImapFlowMailStore(client, logger, settings, ctx, options);
+}
+
+export type { AppendWriter };

@@ -1,0 +1,198 @@
+/** MailStore over imapflow against a real Dovecot (src/testbed). */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dovecotAvailable, startDovecot, type DovecotServer } from '../src/testbed/dovecot-server.js';
+import { openMailStore } from '../src/imap/imapflow-mail-store.js';
+import { MailshiftError } from '../src/domain/errors.js';
+import type { MailStore } from '../src/engine/ports.js';
+import type { MessageMeta } from '../src/domain/mail-types.js';
+import { makeItems, settingsFor, sortedFlags } from './imap-support.js';
+
+const PASSWORD = 'Pa55"w\\ord';
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of iterable) out.push(x);
+  return out;
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<MailshiftError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof MailshiftError, `expected MailshiftError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    assert.ok(!err.message.includes(PASSWORD) && !JSON.stringify(err.params).includes(PASSWORD), 'password leaked');
+    return err;
+  }
+  assert.fail(`expected ${code}, resolved`);
+}
+
+describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'needs root and dovecot' }, () => {
+  let server: DovecotServer;
+  let store: MailStore;
+
+  before(async () => {
+    server = await startDovecot({ name: 'imap-store', folderStyle: 'dovecot', users: [{ user: 'alice', password: PASSWORD }] });
+    store = await openMailStore(settingsFor(server, 'alice', PASSWORD, 'starttls'), { side: 'source' });
+  });
+  after(async () => {
+    await store?.close();
+    await server?.stop();
+  });
+
+  test('STARTTLS with the CA: capabilities, delimiter and namespace', () => {
+    assert.ok(store.capabilities.has('IMAP4REV1'));
+    assert.ok(store.capabilities.has('CONDSTORE'));
+    assert.ok(store.capabilities.has('LITERAL+'));
+    assert.ok([...store.capabilities].every((c) => c === c.toUpperCase()));
+    assert.equal(store.delimiter, '/');
+    assert.equal(store.namespacePrefix, '');
+  });
+
+  test('implicit TLS with the CA', async () => {
+    const s = await openMailStore(settingsFor(server, 'alice', PASSWORD, 'ssl'), { side: 'source' });
+    assert.ok((await s.listFolders()).some((f) => f.path === 'INBOX'));
+    await s.close();
+  });
+
+  test('a self-signed server without the CA is TLS_UNTRUSTED (ssl and starttls)', async () => {
+    const { ca: _ca, ...ssl } = settingsFor(server, 'alice', PASSWORD, 'ssl');
+    await rejectsWith(openMailStore(ssl, { side: 'source' }), 'TLS_UNTRUSTED');
+    const { ca: _ca2, ...starttls } = settingsFor(server, 'alice', PASSWORD, 'starttls');
+    const err = await rejectsWith(openMailStore(starttls, { side: 'target' }), 'TLS_UNTRUSTED');
+    assert.equal(err.params.side, 'target');
+  });
+
+  test('wrong password is AUTH_FAILED and the message never contains a password', async () => {
+    const err = await rejectsWith(openMailStore({ ...settingsFor(server, 'alice', 'wrong-password'), password: 'wrong-password' }, { side: 'source' }), 'AUTH_FAILED');
+    assert.equal(err.params.user, 'alice');
+    assert.ok(!err.message.includes('wrong-password'));
+  });
+
+  test('nothing listening is CONN_REFUSED', async () => {
+    await rejectsWith(openMailStore({ ...settingsFor(server, 'alice', PASSWORD, 'none'), port: 1 }, { side: 'source' }), 'CONN_REFUSED');
+  });
+
+  test('createFolder is idempotent; unicode names round-trip; special-use and \\Noselect parents are reported', async () => {
+    const name = 'Entwürfe/Ünïcödé 📧 & more';
+    await store.createFolder('Entwürfe');
+    await store.createFolder(name);
+    await store.createFolder(name);
+    await store.createFolder('Ghost/Child');
+    const folders = await store.listFolders();
+    const byPath = new Map(folders.map((f) => [f.path, f]));
+    assert.ok(byPath.has(name), [...byPath.keys()].join(', '));
+    assert.equal(byPath.get(name)?.delimiter, '/');
+    assert.equal(byPath.get(name)?.selectable, true);
+    assert.equal(byPath.get('Sent')?.specialUse, '\\Sent');
+    assert.equal(byPath.get('Trash')?.specialUse, '\\Trash');
+    assert.equal(byPath.get('INBOX')?.specialUse, null);
+    const ghost = byPath.get('Ghost');
+    if (ghost) assert.equal(ghost.selectable, ghost.flags.some((f) => /^\\(noselect|nonexistent)$/i.test(f)) ? false : true);
+    const status = await store.openFolder(name, { readOnly: false });
+    assert.equal(status.messages, 0);
+  });
+
+  test('open, list, fetch meta/headers/messages; never sets \\Seen; flags and keywords; changedSince', async () => {
+    const folder = 'Fetch/Test ✓';
+    await store.createFolder(folder);
+    const items = makeItems(40, 3000);
+    const outcomes = await store.append(folder, items);
+    assert.equal(outcomes.length, 40);
+
+    const status = await store.openFolder(folder, { readOnly: false });
+    assert.equal(status.messages, 40);
+    assert.equal(typeof status.uidValidity, 'bigint');
+    assert.equal(status.uidNext, 41);
+    assert.equal(typeof status.highestModseq, 'bigint');
+    assert.ok(status.permanentFlags.includes('\\*'));
+    assert.deepEqual(outcomes.map((o) => o.uidValidity), outcomes.map(() => status.uidValidity));
+
+    const uids = await store.listUids();
+    assert.deepEqual(uids, Array.from({ length: 40 }, (_, i) => i + 1));
+    assert.deepEqual(outcomes.map((o) => o.uid), uids);
+
+    const meta = await collect(store.fetchMeta(uids));
+    assert.equal(meta.length, 40);
+    meta.forEach((m, i) => {
+      const item = items[i]!;
+      assert.equal(m.uid, i + 1);
+      assert.deepEqual(sortedFlags(m.flags), sortedFlags(item.flags), `flags of ${m.uid}`);
+      assert.equal(m.internalDate, item.internalDate);
+      assert.equal(m.size, item.raw.length);
+      assert.equal(typeof m.modseq, 'bigint');
+    });
+    assert.equal((await collect(store.fetchMeta('all'))).length, 40);
+
+    const unseen = meta.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
+    assert.ok(unseen.length > 5);
+    const headers = await collect(store.fetchHeaders(unseen));
+    for (const h of headers) {
+      const raw = items[h.uid - 1]!.raw;
+      const end = raw.indexOf('\r\n\r\n') + 4;
+      assert.ok(h.header.equals(raw.subarray(0, end)), `header bytes of ${h.uid}`);
+      assert.equal(h.size, raw.length);
+    }
+    const messages = await collect(store.fetchMessages(unseen));
+    assert.equal(messages.length, unseen.length);
+    for (const m of messages) {
+      const raw = items[m.uid - 1]!.raw;
+      assert.ok(m.raw.equals(raw), `raw bytes of ${m.uid}`);
+      assert.ok(m.header.equals(raw.subarray(0, raw.indexOf('\r\n\r\n') + 4)));
+      assert.equal(m.internalDate, items[m.uid - 1]!.internalDate);
+      assert.ok(!m.flags.includes('\\Seen'));
+    }
+    const after: MessageMeta[] = await collect(store.fetchMeta(unseen));
+    assert.ok(after.every((m) => !m.flags.includes('\\Seen')), 'BODY.PEEK must not set \\Seen');
+
+    // Stopping early leaves the connection usable (each chunk is fully read before yielding).
+    for await (const m of store.fetchMessages(uids)) {
+      assert.equal(m.uid, 1);
+      break;
+    }
+    assert.equal((await store.listUids()).length, 40);
+
+    // changedSince: only what changed after the snapshot comes back.
+    const snapshot = (await store.openFolder(folder, { readOnly: false })).highestModseq!;
+    await store.updateFlags(3, ['\\Flagged', 'Custom9'], []);
+    await store.updateFlags(5, [], items[4]!.flags.filter((f) => f !== '\\Recent'));
+    const changed = await collect(store.fetchMeta('all', { changedSince: snapshot }));
+    assert.deepEqual(changed.map((m) => m.uid).sort((a, b) => a - b), [3, 5]);
+    const three = changed.find((m) => m.uid === 3)!;
+    assert.ok(three.flags.includes('\\Flagged') && three.flags.includes('Custom9'));
+    assert.deepEqual(changed.find((m) => m.uid === 5)!.flags, []);
+    assert.ok(three.modseq! > snapshot);
+  });
+
+  test('EXAMINE (readOnly) fetches do not set \\Seen either', async () => {
+    const folder = 'ReadOnly';
+    await store.createFolder(folder);
+    await store.append(folder, makeItems(3, 500));
+    await store.openFolder(folder, { readOnly: true });
+    await collect(store.fetchMessages(await store.listUids()));
+    await store.openFolder(folder, { readOnly: false });
+    const meta = await collect(store.fetchMeta('all'));
+    assert.deepEqual(meta.map((m) => m.flags.includes('\\Seen')), [false, true, true]);
+  });
+
+  test('opening a missing folder is SOURCE_FOLDER_VANISHED; the store stays usable', async () => {
+    const err = await rejectsWith(store.openFolder('Does/Not/Exist', { readOnly: true }), 'SOURCE_FOLDER_VANISHED');
+    assert.equal(err.params.folder, 'Does/Not/Exist');
+    assert.ok((await store.listFolders()).length > 0);
+  });
+
+  test('large sparse UID lists are chunked into short commands', async () => {
+    await store.openFolder('Fetch/Test ✓', { readOnly: true });
+    const many = Array.from({ length: 3000 }, (_, i) => i * 3 + 1).concat([2, 4]);
+    const meta = await collect(store.fetchMeta(many));
+    assert.deepEqual(meta.map((m) => m.uid).sort((a, b) => a - b), [1, 2, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 34, 37, 40]);
+  });
+
+  test('close tolerates a dead connection and is idempotent', async () => {
+    const s = await openMailStore(settingsFor(server, 'alice', PASSWORD, 'none'), { side: 'source' });
+    await s.close();
+    await s.close();
+    await rejectsWith(s.listFolders(), 'CONN_LOST');
+  });
+});
