@@ -159,3 +159,24 @@ export function createTestCertificates(): TestCertificates {
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/**
+ * An OpenSSL config for a server process (Dovecot's OPENSSL_CONF) that caps the protocol version:
+ * Dovecot 2.3 has ssl_min_protocol but no maximum, so a TLS-1.0-only server is made this way.
+ */
+export function writeOpensslConf(dir: string, name: string, settings: { maxProtocol?: string; minProtocol?: string; cipherString?: string }): string {
+  const file = join(dir, `${name}-openssl.cnf`);
+  writeFileSync(file, [
+    'openssl_conf = openssl_init',
+    '[openssl_init]',
+    'ssl_conf = ssl_sect',
+    '[ssl_sect]',
+    'system_default = system_default_sect',
+    '[system_default_sect]',
+    settings.minProtocol ? `MinProtocol = ${settings.minProtocol}` : '',
+    settings.maxProtocol ? `MaxProtocol = ${settings.maxProtocol}` : '',
+    settings.cipherString ? `CipherString = ${settings.cipherString}` : '',
+    '',
+  ].join('\n'));
+  return file;
+}
