@@ -8,6 +8,7 @@ import type { MigrationReport } from '../engine/migration-report.js';
 import type { MigrationObserver } from '../engine/sync-options.js';
 import { dryRunSource, dryRunState, dryRunTarget } from '../engine/dry-run.js';
 import { openMailStore } from '../imap/imapflow-mail-store.js';
+import { withCrashInjection } from './crash-injection.js';
 import type { Database } from '../store/schema.js';
 import { acquireMailboxLock, ensureMailbox } from '../store/mailbox-registry.js';
 import { MigrationStateRepository } from '../store/migration-state-repository.js';
@@ -49,14 +50,15 @@ export interface RunMigrationInput {
 
 export async function runMigration(input: RunMigrationInput): Promise<MigrationReport> {
   const clock = input.clock ?? systemClock;
-  const open = input.openStore ?? ((settings, side) => openMailStore(settings, { side }));
+  const openRaw = input.openStore ?? ((settings, side) => openMailStore(settings, { side }));
+  const open = async (settings: ConnectionSettings, side: 'source' | 'target'): Promise<MailStore> => withCrashInjection(await openRaw(settings, side));
   const label = `${describeAccount(input.source)} -> ${describeAccount(input.target)}`;
   const mailboxId = await ensureMailbox(input.db, {
     pairKey: pairKey(input.source, input.target), sourceLabel: describeAccount(input.source), targetLabel: describeAccount(input.target),
   }, clock.now());
   const release = input.options.dryRun ? async () => undefined : await acquireMailboxLock(input.db, mailboxId, label, input.statePath, clock.now());
   try {
-    const repository = new MigrationStateRepository(input.db, mailboxId, clock.now);
+    const repository = withCrashInjection(new MigrationStateRepository(input.db, mailboxId, clock.now));
     const dry = input.options.dryRun;
     const run = dry ? null : await input.db.insertInto('runs')
       .values({ mailbox_id: mailboxId, started_at: clock.now(), finished_at: null, status: 'running', report: null })
