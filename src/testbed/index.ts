@@ -1,0 +1,3 @@
+export * from './dovecot-server.js';
+export * from './corpus.js';
+export * from './fill-mailbox.js';
