@@ -23,6 +23,10 @@
  *  - Commands after a failing one may already be in flight (pipelining), so items AFTER a failed
  *    item can be 'stored' too. After a folder- or mailbox-level failure (OVERQUOTA, TRYCREATE,
  *    LIMIT, throttling, BAD) no new command is sent; in-flight ones still report their own result.
+ *
+ * APPENDUID caveat (seen on Dovecot 2.3.19, maildir LAYOUT=index): the first APPEND into a mailbox
+ * that was never opened or CREATEd (e.g. an auto-created INBOX) reports a UIDVALIDITY one higher
+ * than the one SELECT shows afterwards; the UIDs are right. Take UIDVALIDITY from openFolder/STATUS.
  */
 import type { AppendItem, AppendOutcome, ConnectionSettings } from '../domain/mail-types.js';
 import { MailshiftError } from '../domain/errors.js';
@@ -67,6 +71,10 @@ export class AppendBatchError extends MailshiftError {
     this.results = results;
   }
 }
+
+const CRLF = Buffer.from('\r\n');
+/** Writes are coalesced up to this size (a few TCP segments' worth of a typical message). */
+const COALESCE_BYTES = 64 * 1024;
 
 /** RFC 7888 §4: LITERAL- allows non-synchronizing literals of at most 4096 octets. */
 const LITERAL_MINUS_MAX = 4096;
@@ -216,7 +224,6 @@ export class AppendWriter {
       const response = this.wire.expectTagged(tag);
       inFlight += 1;
       inFlightBytes += batch.bytes;
-      let sent = false;
       const finish = (): void => {
         inFlight -= 1;
         inFlightBytes -= batch.bytes;
@@ -225,7 +232,9 @@ export class AppendWriter {
         w?.();
       };
       try {
-        sent = await this.writeCommand(tag, mailbox, batch, items);
+        // false = the server completed the command before a synchronizing literal; its tagged
+        // response (already on its way) carries the reason.
+        await this.writeCommand(tag, mailbox, batch, items);
         this.counters.commands += 1;
       } catch (err) {
         // Connection gone while writing: this command may or may not have reached the server.
@@ -236,10 +245,9 @@ export class AppendWriter {
         finish();
         break;
       }
-      void sent;
       settled.push(response.then(
         (resp) => {
-          this.onResponse(resp, batch, items, ctx, results, stop, retrySingly);
+          this.onResponse(resp, batch, ctx, results, stop, retrySingly);
           finish();
         },
         (err: unknown) => {
@@ -258,6 +266,22 @@ export class AppendWriter {
    * Returns false when the server completed the command before a synchronizing literal was sent.
    */
   private async writeCommand(tag: string, mailbox: string, batch: Batch, items: readonly AppendItem[]): Promise<boolean> {
+    // Small pieces are coalesced into one write: with TCP_NODELAY every write is its own segment,
+    // and Dovecot then wakes up per fragment (measured: ~2x slower for 10 KB messages on loopback).
+    const pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (pending.length === 0) return;
+      const chunk = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, pendingBytes);
+      pending.length = 0;
+      pendingBytes = 0;
+      await this.wire.write(chunk);
+    };
+    const queue = async (data: Buffer): Promise<void> => {
+      pending.push(data);
+      pendingBytes += data.length;
+      if (pendingBytes >= COALESCE_BYTES) await flush();
+    };
     let prefix = `${tag} APPEND ${mailbox}`;
     for (const index of batch.indices) {
       const item = items[index] as AppendItem;
@@ -268,22 +292,24 @@ export class AppendWriter {
       if (sync) {
         this.counters.syncLiterals += 1;
         const cont = this.wire.waitContinuation(tag);
-        await this.wire.write(prefix);
+        await queue(Buffer.from(prefix, 'latin1'));
+        await flush();
         if ((await cont) === 'tagged') return false;
       } else {
-        await this.wire.write(prefix);
+        await queue(Buffer.from(prefix, 'latin1'));
       }
-      await this.wire.write(item.raw);
+      await queue(item.raw);
       this.counters.messages += 1;
       this.counters.bytes += item.raw.length;
       prefix = '';
     }
-    await this.wire.write('\r\n');
+    await queue(CRLF);
+    await flush();
     return true;
   }
 
   private onResponse(
-    resp: TaggedResponse, batch: Batch, items: readonly AppendItem[], ctx: ErrorContext,
+    resp: TaggedResponse, batch: Batch, ctx: ErrorContext,
     results: Array<AppendItemResult | undefined>, stop: { error: MailshiftError | null }, retrySingly: number[],
   ): void {
     if (resp.status === 'OK') {
@@ -306,7 +332,6 @@ export class AppendWriter {
     }
     for (const index of batch.indices) results[index] = { status: 'rejected', error };
     if (STOP_CODES.has(error.code)) stop.error ??= error;
-    void items;
   }
 
   private failureFor(resp: TaggedResponse, ctx: ErrorContext, index: number | null): MailshiftError {

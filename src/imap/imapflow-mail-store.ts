@@ -29,6 +29,8 @@ export interface MailStoreOptions {
   append?: AppendWriterOptions;
 }
 
+const LOGOUT_TIMEOUT_MS = 5000;
+
 /** UID sets stay below ~7 KB so the whole command line is under 8 KB (RFC 7162 §4 advice). */
 const MAX_SET_CHARS = 7000;
 
@@ -269,8 +271,25 @@ class ImapFlowMailStore implements MailStore {
     this.writer = null;
     await Promise.all([
       writer?.then((w) => w.close()).catch(() => undefined),
-      this.client.logout().catch(() => this.client.close()),
+      this.logout(),
     ]);
+  }
+
+  /**
+   * LOGOUT, bounded: a server that drops the socket around its BYE can leave imapflow's LOGOUT
+   * unanswered, and close() must never hang a shutdown. The socket is closed either way.
+   */
+  private async logout(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, LOGOUT_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.client.logout().catch(() => undefined), timeout]);
+    } finally {
+      clearTimeout(timer);
+      this.client.close();
+    }
   }
 }
 
