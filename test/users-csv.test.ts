@@ -30,8 +30,8 @@ describe('parseCsv', () => {
     const { rows, problems } = parseCsv('a,"b,c","say ""hi""","two\r\nlines"\nd,e,f,g\n');
     assert.deepEqual(problems, []);
     assert.deepEqual(rows, [
-      { row: 1, line: 1, fields: ['a', 'b,c', 'say "hi"', 'two\r\nlines'] },
-      { row: 2, line: 3, fields: ['d', 'e', 'f', 'g'] },
+      { row: 1, line: 1, fields: ['a', 'b,c', 'say "hi"', 'two\r\nlines'], untrimmed: ['a', 'b,c', 'say "hi"', 'two\r\nlines'] },
+      { row: 2, line: 3, fields: ['d', 'e', 'f', 'g'], untrimmed: ['d', 'e', 'f', 'g'] },
     ]);
   });
 
@@ -49,6 +49,17 @@ describe('parseCsv', () => {
   it('trims spaces around unquoted values but keeps them inside quotes', () => {
     const { rows } = parseCsv('  a  ,\tb\t, " c " ,d e');
     assert.deepEqual(rows[0]?.fields, ['a', 'b', ' c ', 'd e']);
+  });
+
+  it('keeps the untrimmed value of unquoted fields for passwords', () => {
+    const { rows } = parseCsv(' a , p@ss ');
+    assert.deepEqual(rows[0]!.fields, ['a', 'p@ss']);
+    assert.deepEqual(rows[0]!.untrimmed, [' a ', ' p@ss ']);
+    const users = parseUsersCsv('EmailAddress,UserName,Password\r\n alice@example.com , alice , secret \r\n');
+    assert.ok(users.ok);
+    assert.equal(users.users[0]!.emailAddress, 'alice@example.com');
+    assert.equal(users.users[0]!.userName, 'alice');
+    assert.equal(users.users[0]!.password, ' secret ');
   });
 
   it('keeps empty fields, including a trailing one', () => {

@@ -20,6 +20,8 @@ export interface CsvRow {
   /** 1-based physical line where the record starts, for text editors. */
   line: number;
   fields: string[];
+  /** The same values without trimming unquoted ones: for passwords, where surrounding spaces may count. */
+  untrimmed: string[];
 }
 
 export interface CsvProblem {
@@ -77,6 +79,7 @@ export function parseCsv(input: string): CsvParseResult {
     const recordRow = row;
     const recordLine = line;
     const fields: string[] = [];
+    const untrimmed: string[] = [];
     let anyQuoted = false;
     let problem: string | null = null;
     /** Set when an unterminated quote forces a restart at a later position. */
@@ -130,9 +133,11 @@ export function parseCsv(input: string): CsvParseResult {
           while (text[i] !== ',' && !isRecordEnd(text[i])) i++;
         }
         fields.push(value);
+        untrimmed.push(value);
       } else {
         while (text[i] !== ',' && !isRecordEnd(text[i])) i++;
         fields.push(trimBlanks(text.slice(fieldStart, i)));
+        untrimmed.push(text.slice(fieldStart, i));
       }
 
       if (text[i] === ',') {
@@ -152,7 +157,7 @@ export function parseCsv(input: string): CsvParseResult {
     if (problem !== null) {
       problems.push({ row: recordRow, line: recordLine, detail: problem });
     } else if (!(fields.length === 1 && fields[0] === '' && !anyQuoted)) {
-      rows.push({ row: recordRow, line: recordLine, fields });
+      rows.push({ row: recordRow, line: recordLine, fields, untrimmed });
     }
   }
 

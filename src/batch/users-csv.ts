@@ -214,7 +214,9 @@ export function parseUsersCsv(input: Buffer | string, options: UsersCsvOptions =
   const users: UserRow[] = [];
   const value = (r: CsvRow, key: ColumnKey): string => {
     const index = columnIndex.get(key);
-    return index === undefined ? '' : r.fields[index] ?? '';
+    if (index === undefined) return '';
+    // Spaces around a name are spreadsheet noise; around a password they may be part of it.
+    return (key === 'password' || key === 'targetPassword' ? r.untrimmed[index] : r.fields[index]) ?? '';
   };
 
   for (const r of dataRows) {
