@@ -9,6 +9,7 @@ import type { MigrationOptions } from '../src/engine/mailbox-migration.js';
 import { DEFAULT_SYNC_OPTIONS } from '../src/engine/sync-options.js';
 import type { Clock } from '../src/engine/ports.js';
 import { MemoryMailServer, StepFaults } from './support/memory-mail-server.js';
+import { MailshiftError } from '../src/domain/errors.js';
 import { MemoryState } from './support/memory-state.js';
 
 const clock: Clock = { now: () => 1_700_000_000_000, sleep: async () => undefined };
@@ -195,4 +196,89 @@ test('filters: --since, max message size, item limit, exclusions', async () => {
   assert.deepEqual(report.excludedFolders.map((e) => e.sourcePath), ['Work/Projects']);
   const skipped = report.skippedItems.find((i) => i.reason === 'too-large')!;
   assert.equal(skipped.subject, 'Big one');
+});
+
+test('transient failures (connection reset) at any step reconnect, back off and finish in the same run', async () => {
+  const baselineTarget = makeTarget();
+  const { steps } = await run(makeSource(), baselineTarget, new MemoryState(), null);
+  const expected = snapshot(baselineTarget);
+  for (let k = 1; k <= steps; k += 2) {
+    const source = makeSource();
+    const target = makeTarget();
+    const state = new MemoryState();
+    const faults = new StepFaults(null);
+    faults.transientAt = new Set([k, k + 5]);
+    state.faults = faults;
+    const sleeps: number[] = [];
+    const report = await migrateMailbox({
+      openSource: async () => source.store(faults), openTarget: async () => target.store(faults), state,
+      clock: { now: () => 0, sleep: async (ms) => { sleeps.push(ms); } },
+    }, options);
+    assert.equal(report.status, 'completed', `transient failure at ${k}: ${JSON.stringify(report.errors)}`);
+    assert.ok(report.totals.retries >= 1 && sleeps.length === report.totals.retries, `step ${k}: retries ${report.totals.retries}`);
+    assert.equal(sleeps[0], 1000, 'first back-off is one second');
+    assert.deepEqual(snapshot(target), expected, `target differs after transient failure at ${k}`);
+  }
+});
+
+test('a target folder deleted on the target is recreated and refilled exactly once, also mid-run (TRYCREATE)', async () => {
+  const source = makeSource();
+  const target = makeTarget();
+  const state = new MemoryState();
+  await run(source, target, state, null);
+  // Deleted between runs: the new folder has a new UIDVALIDITY, so its content is re-found by key.
+  target.folders.delete('Work/Projects');
+  source.add('Work/Projects', message('w-new', 'Work new'), [], Date.UTC(2026, 0, 1));
+  const { report } = await run(source, target, state, null);
+  assert.equal(report.status, 'completed', JSON.stringify(report.errors));
+  assert.equal(target.folders.get('Work/Projects')!.messages.size, 5);
+
+  // Deleted while the run appends into it: the APPEND answers TRYCREATE.
+  const fresh = makeTarget();
+  const store = fresh.store();
+  let deleted = false;
+  const flaky = new Proxy(store, {
+    get(obj, prop, receiver) {
+      if (prop === 'append') {
+        return async (path: string, items: Parameters<typeof store.append>[1]) => {
+          if (path === 'INBOX' && !deleted) { deleted = true; fresh.folders.delete('INBOX'); }
+          return obj.append(path, items);
+        };
+      }
+      const value = Reflect.get(obj, prop, receiver) as unknown;
+      return typeof value === 'function' ? value.bind(obj) : value;
+    },
+  });
+  const mid = await migrateMailbox({ openSource: async () => source.store(), openTarget: async () => flaky, state: new MemoryState(), clock }, options);
+  assert.equal(mid.status, 'completed', JSON.stringify(mid.errors));
+  assert.ok(deleted);
+  assert.equal(fresh.folders.get('INBOX')!.messages.size, source.folders.get('INBOX')!.messages.size);
+  assert.equal(mid.verification?.consistent, true);
+});
+
+test('an unrecoverable failure is reported with the catalog\'s wording, not thrown', async () => {
+  const source = makeSource();
+  const report = await migrateMailbox({
+    openSource: async () => { throw new MailshiftError('AUTH_FAILED', { user: 'alice', host: 'imap.example.com' }); },
+    openTarget: async () => makeTarget().store(), state: new MemoryState(), clock,
+  }, options);
+  assert.equal(report.status, 'failed');
+  assert.equal(report.errors[0]!.code, 'AUTH_FAILED');
+  assert.match(report.errors[0]!.message, /We had trouble signing in to this account/);
+  assert.match(report.errors[0]!.remediation, /alice on imap\.example\.com/);
+  void source;
+});
+
+test('keywords the target does not accept are dropped, counted and reported, never silently', async () => {
+  const source = makeSource();
+  const target = new MemoryMailServer(undefined, ['\\Seen', '\\Answered', '\\Flagged', '\\Draft', '\\Deleted']);
+  target.addFolder('Sent Items', '\\Sent');
+  const { report } = await run(source, target, new MemoryState(), null);
+  assert.equal(report.status, 'completed', JSON.stringify(report.errors));
+  assert.equal(report.totals.keywordsDropped, 2);
+  assert.ok(report.warnings.some((w) => /does not accept the keyword\(s\) \$Label1/.test(w)), report.warnings.join('\n'));
+  assert.ok(report.warnings.some((w) => /"Work\/Projects" does not accept the keyword\(s\) Work/.test(w)), report.warnings.join('\n'));
+  const inbox = [...target.folders.get('INBOX')!.messages.values()];
+  assert.ok(inbox.every((m) => ![...m.flags].includes('$Label1')));
+  assert.ok(inbox.some((m) => m.flags.has('\\Seen')));
 });

@@ -14,7 +14,7 @@ import { connectionArgs, runCli } from './support/cli.js';
 import { byFolder, toExchange } from './support/mailbox-compare.js';
 
 const PASS = { source: 'src-pass', target: 'dst-pass' };
-const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'full', 'frank'].map((u) => `${u}@example.com`);
+const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'full', 'frank', 'gina'].map((u) => `${u}@example.com`);
 let source: DovecotServer;
 let target: DovecotServer;
 let plainTarget: DovecotServer;
@@ -195,6 +195,31 @@ test('--users CSV: admin (master user) logins on the source, per-user target cre
     const dst = await readMailbox(target, { user, password: PASS.target });
     assert.deepEqual(nonEmpty(byFolder(dst)), nonEmpty(byFolder(src, toExchange)));
   }
+});
+
+test('verify finds what is missing, duplicated and changed on the target, and exits 8', async () => {
+  const user = 'gina@example.com';
+  await fillMailbox(source, { user, password: PASS.source }, generateCorpus({ messages: 30, seed: 77 }));
+  const copied = await runCli(['migrate', ...connectionArgs(source, user, target, user), '--state', join(work, 'gina.sqlite')], env);
+  assert.equal(copied.code, 0, copied.stderr);
+  const client = new ImapFlow({ host: '127.0.0.1', port: target.imapPort, secure: false, tls: { ca: target.caPem }, auth: { user, pass: PASS.target }, logger: false });
+  await client.connect();
+  const lock = await client.getMailboxLock('INBOX');
+  const [first, second] = await Promise.all([client.fetchOne('1', { source: true, internalDate: true }), client.fetchOne('2', { uid: true })]);
+  assert.ok(first && second);
+  await client.messageFlagsAdd('2', ['\\Flagged'], { uid: false });
+  await client.messageDelete('3', { uid: false });
+  lock.release();
+  await client.append('INBOX', first.source!, [], first.internalDate);
+  await client.logout();
+  const verify = await runCli(['verify', ...connectionArgs(source, user, target, user), '--json'], env);
+  assert.equal(verify.code, 8, verify.stdout + verify.stderr);
+  const result = JSON.parse(verify.stdout) as { consistent: boolean; missing: number; duplicated: number; flagMismatches: number };
+  assert.deepEqual({ consistent: result.consistent, missing: result.missing, duplicated: result.duplicated, flagMismatches: result.flagMismatches },
+    { consistent: false, missing: 1, duplicated: 1, flagMismatches: 1 });
+  const text = await runCli(['verify', ...connectionArgs(source, user, target, user)], env);
+  assert.equal(text.code, 8);
+  assert.match(text.stdout, /NOT consistent: 1 missing, 1 duplicated, 1 flag and 0 date mismatches/);
 });
 
 test('bad input: clear errors and exit code 2, never a stack trace', async () => {

@@ -102,7 +102,7 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
     await state.resetFolder(folder.sourcePath);
     saved = null;
   }
-  const targetStatus = await target.openFolder(folder.targetPath, { readOnly: false });
+  const targetStatus = await openOrCreateTarget(target, folder.targetPath);
   if (saved && saved.targetUidValidity !== null && saved.targetUidValidity !== targetStatus.uidValidity) {
     observer.onWarning?.(`UIDVALIDITY of target folder "${folder.targetPath}" changed; re-finding copied messages by content.`);
     await state.forgetTargetUids(folder.targetPath);
@@ -244,6 +244,17 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
   return report;
 }
 
+/** Opens the target folder read-write, creating it first if it does not exist (any more). */
+async function openOrCreateTarget(target: MailStore, path: string): Promise<FolderStatus> {
+  try {
+    return await target.openFolder(path, { readOnly: false });
+  } catch (err) {
+    if (!isMailshiftError(err) || err.spec.class !== 'protocol' || err.spec.scope !== 'folder') throw err;
+    await target.createFolder(path);
+    return target.openFolder(path, { readOnly: false });
+  }
+}
+
 async function recordSkipped(ctx: FolderSyncContext, report: FolderReport, metas: MessageMeta[], reason: 'too-large' | 'item-limit', detail: string): Promise<void> {
   if (metas.length === 0) return;
   const subjects = new Map<number, string | null>();
@@ -320,6 +331,11 @@ async function copyBatch(
         // Other messages of the batch may or may not have been stored: reconcile before going on.
         throw new RestartFolder(`message ${rejected.sourceUid} rejected by the target`);
       }
+    }
+    if (isMailshiftError(err) && err.params.responseCode === 'TRYCREATE') {
+      // The folder went away under us (deleted on the target mid-run): recreate it and reconcile.
+      await target.createFolder(folder.targetPath);
+      throw new RestartFolder(`target folder ${folder.targetPath} had to be created again`);
     }
     throw err;
   }

@@ -25,6 +25,8 @@ export interface MemoryFolder {
 
 export class StepFaults {
   private steps = 0;
+  /** Steps at which a transient, retryable failure (a dropped connection) is thrown instead. */
+  transientAt: Set<number> = new Set();
   constructor(private readonly crashAt: number | null, private readonly controller?: AbortController) {}
   get count(): number {
     return this.steps;
@@ -35,6 +37,9 @@ export class StepFaults {
     if (this.crashAt !== null && this.steps >= this.crashAt) {
       this.controller?.abort();
       throw new Error(`simulated crash at step ${this.steps}`);
+    }
+    if (this.transientAt.delete(this.steps)) {
+      throw new MailshiftError('CONN_LOST', { host: 'memory', detail: `simulated connection reset at step ${this.steps}` });
     }
   }
 }
@@ -129,7 +134,7 @@ class MemoryMailStore implements MailStore {
   async openFolder(path: string): Promise<FolderStatus> {
     this.faults.step();
     const folder = this.server.folders.get(path);
-    if (!folder) throw new MailshiftError('IMAP_PROTOCOL', { host: 'memory', detail: `Mailbox doesn't exist: ${path}` });
+    if (!folder) throw new MailshiftError('SOURCE_FOLDER_VANISHED', { folder: path, detail: `Mailbox doesn't exist: ${path}` });
     this.selected = folder;
     const highest = [...folder.messages.values()].reduce((max, m) => (m.modseq > max ? m.modseq : max), 1n);
     return {
@@ -174,7 +179,7 @@ class MemoryMailStore implements MailStore {
 
   async append(path: string, items: readonly AppendItem[]): Promise<AppendOutcome[]> {
     const folder = this.server.folders.get(path);
-    if (!folder) throw new MailshiftError('IMAP_PROTOCOL', { host: 'memory', detail: 'TRYCREATE' });
+    if (!folder) throw new MailshiftError('IMAP_PROTOCOL', { host: 'memory', detail: '[TRYCREATE] Mailbox does not exist', responseCode: 'TRYCREATE' });
     const out: AppendOutcome[] = [];
     for (const item of items) {
       // A crash can fall between any two messages of a pipelined batch.
