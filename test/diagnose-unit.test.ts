@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildDiagnoseOptions, DiagnoseUsageError, parseTarget, parseTimeout, parseTlsVersion, resolveEndpoint } from '../src/cli/commands/diagnose-command.ts';
 import { DIAGNOSE_CODES, exitCodeForVerdict, formatElapsed, verdict } from '../src/diagnose/diagnose-codes.ts';
+import { ERROR_CATALOG } from '../src/domain/errors.ts';
 import type { CertificateDescription } from '../src/diagnose/diagnose-types.ts';
 import { parseLine, parseValues, quoteString } from '../src/diagnose/imap-wire.ts';
 import { classifyLoginFailure, splitImpersonation } from '../src/diagnose/login-analysis.ts';
@@ -34,11 +35,24 @@ describe('diagnose verdicts', () => {
   });
 
   it('maps every verdict code to the layer exit code', () => {
-    for (const [code, spec] of Object.entries(DIAGNOSE_CODES)) {
-      const expected = { connection: 3, tls: 4, auth: 5 }[spec.class as 'connection' | 'tls' | 'auth'];
-      assert.equal(exitCodeForVerdict(verdict(code as keyof typeof DIAGNOSE_CODES, {})), expected, code);
+    for (const code of DIAGNOSE_CODES) {
+      const spec = ERROR_CATALOG[code];
+      const expected = { connection: 3, tls: 4, auth: 5, protocol: 3 }[spec.class as 'connection' | 'tls' | 'auth' | 'protocol'];
+      assert.equal(exitCodeForVerdict(verdict(code, {})), expected, code);
       assert.ok(spec.remediation.length > 40, `${code} has a real remediation`);
     }
+  });
+
+  it('takes every text from the error catalog, with no diagnose-specific overrides', () => {
+    for (const code of DIAGNOSE_CODES) {
+      const v = verdict(code, {});
+      assert.equal(v.message, ERROR_CATALOG[code].message, code);
+      assert.equal(v.remediation, ERROR_CATALOG[code].remediation, code);
+    }
+    const v = verdict('TLS_UNTRUSTED', { host: 'imap.contoso.com', detail: 'x' }, 'Also found: more.');
+    assert.match(v.remediation, /--ca FILE/);
+    assert.match(v.remediation, /--source-ca FILE/);
+    assert.match(v.remediation, / Also found: more\.$/);
   });
 });
 

@@ -537,7 +537,7 @@ export async function runDiagnose(opts: DiagnoseOptions, deps: DiagnoseDeps = {}
       if (opts.authzid) s.details.authzid = opts.authzid;
       const upperCaps = sess.capabilities.map((c) => c.toUpperCase());
       if (upperCaps.includes('LOGINDISABLED')) {
-        throw new StepFailure(verdict('AUTH_LOGIN_DISABLED', { host: ctx.host }), { loginDisabled: true, passwordSent: false });
+        throw new StepFailure(verdict('AUTH_LOGIN_DISABLED', { host: ctx.host }, 'The password was not sent.'), { loginDisabled: true, passwordSent: false });
       }
       const attempt = await login(ctx, sess.wire, opts.user, opts.password, opts.authzid, upperCaps);
       s.details.method = attempt.method;

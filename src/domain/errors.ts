@@ -2,6 +2,8 @@
  * The one error catalog. Every failure a user can see has a stable code, a scope, a retry policy,
  * the user-facing message (Microsoft's IMAP-migration wording where admins already know it), and
  * remediation text. `docs/errors.md` is generated from this table (scripts/gen-error-docs.ts).
+ * `mailshift diagnose` reports codes from this table too (src/diagnose/diagnose-codes.ts): texts of
+ * codes shared with migrate name both commands' flags, so there is no second set of texts.
  */
 
 export type ErrorScope = 'message' | 'folder' | 'mailbox' | 'endpoint' | 'input';
@@ -89,10 +91,25 @@ export const ERROR_CATALOG = {
     message: 'The connection to the server {host} could not be completed.',
     remediation: 'Nothing accepts connections on {host} port {port}: make sure the IMAP service is running and the port (993 for SSL, 143 for STARTTLS/plain) is published through the firewall.',
   },
+  CONN_UNREACHABLE: {
+    scope: 'endpoint', retry: 'later', class: 'connection',
+    message: 'The connection to the server {host} could not be completed.',
+    remediation: 'There is no network route to {host} ({detail}). Check the address, this machine\'s network and routing, and any VPN the server requires.',
+  },
   CONN_TIMEOUT: {
     scope: 'endpoint', retry: 'after-backoff', class: 'connection',
     message: 'The connection to the server {host} timed out after {elapsed}.',
     remediation: 'The server did not answer on port {port}. Allow IMAP connections from this machine through the firewall, and make sure the IMAP service is started.',
+  },
+  CONN_NOT_IMAP: {
+    scope: 'endpoint', retry: 'never', class: 'connection',
+    message: 'The server {host} on port {port} does not speak IMAP: it answered "{detail}".',
+    remediation: 'Check the port: IMAP is 993 (SSL) or 143 (STARTTLS). Port 110/995 is POP3, 25/587/465 is SMTP, 80/443 is HTTP.',
+  },
+  CONN_GREETING_BYE: {
+    scope: 'endpoint', retry: 'later', class: 'connection',
+    message: 'The server {host} closed the connection at once: {detail}',
+    remediation: 'The IMAP server refused this client before any login. Check its logs: it may be overloaded, shutting down, or blocking this IP address (fail2ban, intrusion detection, an IP allow list).',
   },
   CONN_LOST: {
     scope: 'mailbox', retry: 'after-backoff', class: 'connection',
@@ -109,10 +126,40 @@ export const ERROR_CATALOG = {
     message: 'The server {host} refused the connection: too many connections for this account.',
     remediation: 'Lower the number of concurrent connections (--concurrency, endpoint limits) or raise the server\'s per-user connection limit (Dovecot: mail_max_userip_connections).',
   },
+  TLS_EXPECTED: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The server {host} on port {port} expects TLS from the first byte, but the connection was made with --security {security}.',
+    remediation: 'Use --security ssl for this port (993 is implicit TLS). STARTTLS and plain connections belong on port 143.',
+  },
+  TLS_PLAINTEXT_PORT: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The server {host} on port {port} answered in plain text, not TLS.',
+    remediation: 'This port speaks plain IMAP: use --security starttls (port 143), or --security ssl with port 993.',
+  },
+  TLS_STARTTLS_UNAVAILABLE: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The server {host} does not offer STARTTLS on port {port}.',
+    remediation: 'Use --security ssl with port 993 if the server offers implicit TLS, or enable STARTTLS on the server (Dovecot: ssl = yes with a certificate). Only use --security none on a network you trust: the password then travels unencrypted.',
+  },
   TLS_UNTRUSTED: {
     scope: 'endpoint', retry: 'never', class: 'tls',
     message: 'The certificate of {host} is not trusted: {detail}.',
-    remediation: 'Install a certificate from a public CA on the server, or pass the CA that signed it with --{side}-ca FILE (the endpoint\'s CA bundle). Certificate validation is never turned off silently.',
+    remediation: 'Install a certificate from a public CA on the server, or pass the CA that signed it (`--ca FILE` for diagnose, `--source-ca FILE`/`--target-ca FILE` for migrate and verify; the endpoint\'s CA bundle). Certificate validation is never turned off.',
+  },
+  TLS_SELF_SIGNED: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The certificate of {host} is self-signed ({subject}).',
+    remediation: 'Install a certificate from a public CA on the server, or, if you trust this certificate, pass it with --ca FILE (the certificate shown above, in PEM). Certificate validation is never turned off.',
+  },
+  TLS_INCOMPLETE_CHAIN: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The server {host} sends an incomplete certificate chain: {sent} certificate(s), and the issuer of the last one ("{missingIssuer}") is neither sent nor trusted.',
+    remediation: 'Install the intermediate certificate "{missingIssuer}" on the server alongside its certificate (Dovecot: concatenate the leaf and the intermediates in ssl_cert). Browsers fetch missing intermediates by themselves; IMAP clients do not. If "{missingIssuer}" is your own private CA instead, pass it with --ca FILE.',
+  },
+  TLS_INTERCEPTED: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The connection to {host} appears to be intercepted: the certificate presented is for "{subject}", issued by "{issuer}", a CA this machine does not trust.',
+    remediation: 'A TLS-inspecting proxy or firewall is probably re-signing the connection. Ask the network team to exclude IMAP (ports 993/143) to {host} from TLS inspection, or, if your organisation requires it, pass the proxy\'s root CA with --ca FILE. Confirm by running the same diagnose from outside this network.',
   },
   TLS_NAME_MISMATCH: {
     scope: 'endpoint', retry: 'never', class: 'tls',
@@ -127,17 +174,47 @@ export const ERROR_CATALOG = {
   TLS_HANDSHAKE: {
     scope: 'endpoint', retry: 'never', class: 'tls',
     message: 'The TLS negotiation with {host} failed: {detail}.',
-    remediation: 'Run `mailshift diagnose {host}:{port}` to see which TLS versions and ciphers the server offers. Servers limited to TLS 1.0/1.1 (e.g. Exchange 2010) must be upgraded; a per-endpoint minimum TLS version is a last resort.',
+    remediation: 'The server rejected the TLS negotiation. Run `mailshift diagnose {host}:{port}` to see which TLS versions and ciphers the server accepts: servers limited to TLS 1.0/1.1 (e.g. Exchange 2010) must be upgraded, and a per-endpoint minimum TLS version is a last resort. If diagnose itself reports this code, check the server\'s TLS configuration and its logs and compare with `openssl s_client -connect {host}:{port}`; if the connection was reset, a firewall or NAT device may be cutting it.',
+  },
+  TLS_LEGACY_ONLY: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The server {host} only offers {versions}, which this client refuses (its minimum is {minimum}).',
+    remediation: 'Upgrade TLS on the server: every current IMAP server supports TLS 1.2 with a configuration change (Dovecot: ssl_min_protocol = TLSv1.2; Exchange 2010 cannot, see seed 000: use a cutover, hybrid or PST migration). As a documented last resort, and for this endpoint only, pass --min-tls {lowest} --ciphers "DEFAULT:@SECLEVEL=0", and remove the override after the cutover.',
+  },
+  TLS_NO_SHARED_CIPHER: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The server {host} and this client share no cipher suite (the server only accepted {ciphers}).',
+    remediation: 'Enable modern cipher suites on the server (e.g. ECDHE-RSA-AES128-GCM-SHA256 or ECDHE-ECDSA-AES128-GCM-SHA256; Dovecot: ssl_cipher_list). As a last resort for this endpoint only, pass --ciphers with a list that includes the server\'s cipher.',
   },
   AUTH_FAILED: {
     scope: 'mailbox', retry: 'never', class: 'auth',
     message: "We had trouble signing in to this account. Confirm that you're using the correct user name and password.",
     remediation: 'Check the user name and password for {user} on {host}. For admin impersonation use the format the server expects (Dovecot: user*admin, Exchange: Domain/Admin/User, Mirapoint: #user@domain#admin#) and make sure the admin has full access to the mailbox. Also confirm IMAP access is enabled for the account.',
   },
+  AUTH_APP_PASSWORD_REQUIRED: {
+    scope: 'mailbox', retry: 'never', class: 'auth',
+    message: 'The server {host} refuses password sign-in for {user}: {detail}',
+    remediation: 'The account uses two-step verification or blocks password sign-in: create an app password for IMAP, or use OAuth (XOAUTH2).',
+  },
+  AUTH_IMAP_DISABLED: {
+    scope: 'mailbox', retry: 'never', class: 'auth',
+    message: 'IMAP access is disabled for the account {user} on {host}: {detail}',
+    remediation: 'Enable IMAP for this user (and for the organisation). Google Workspace: Admin console > Apps > Gmail > End User Access > POP and IMAP access; Microsoft 365: Set-CASMailbox -ImapEnabled $true; other servers: see their documentation.',
+  },
+  AUTH_IMPERSONATION_DENIED: {
+    scope: 'mailbox', retry: 'never', class: 'auth',
+    message: 'The administrator {user} signed in, but may not open the mailbox {authzid} on {host}.',
+    remediation: 'Give the admin account access to the users\' mailboxes (Exchange: Full Access or Receive As; Dovecot: a master user in master-users/passdb with master = yes; Google: use OAuth with domain-wide delegation), or use each user\'s own credentials in the CSV.',
+  },
+  AUTH_UNAVAILABLE: {
+    scope: 'mailbox', retry: 'later', class: 'auth',
+    message: 'The server {host} could not check the credentials right now: {detail}',
+    remediation: 'A temporary failure on the server (its authentication backend is unavailable). Try again later; if it persists, check the server\'s authentication logs.',
+  },
   AUTH_LOGIN_DISABLED: {
     scope: 'endpoint', retry: 'never', class: 'auth',
     message: 'The server {host} does not allow signing in without encryption (LOGINDISABLED).',
-    remediation: 'Use --{side}-security ssl (port 993) or starttls (port 143).',
+    remediation: 'The server only accepts passwords over an encrypted connection: use implicit TLS on port 993 or STARTTLS on port 143 (`--security ssl` or `--security starttls` for diagnose, `--source-security`/`--target-security` for migrate and verify).',
   },
   AUTH_RECIPIENT_NOT_FOUND: {
     scope: 'mailbox', retry: 'never', class: 'auth',
