@@ -276,6 +276,52 @@ export const ERROR_CATALOG = {
     message: 'An unexpected error occurred: {detail}',
     remediation: 'Run again; the migration resumes where it stopped. If it repeats, report it with the log (it contains no passwords).',
   },
+  // ---- endpoints and secrets at rest (issue 3 §1: `mailshift endpoint …`, src/app/endpoint-service.ts)
+  ENDPOINT_EXISTS: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The migration endpoint "{name}" already exists.',
+    remediation: 'Choose another name, change the existing endpoint with `mailshift endpoint set {name} …`, or remove it first with `mailshift endpoint remove {name}`. Endpoint names are compared without regard to case.',
+  },
+  ENDPOINT_NOT_FOUND: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'There is no migration endpoint named "{name}".',
+    remediation: 'Run `mailshift endpoint list` to see the endpoints in this state database (--state PATH), or create it with `mailshift endpoint add {name} --host HOST`.',
+  },
+  ENDPOINT_IN_USE: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The migration endpoint "{name}" is used by the migration batch(es) {batches} and cannot be removed.',
+    remediation: 'Complete and remove those batches first (`mailshift batch remove NAME`), or change the endpoint\'s settings in place with `mailshift endpoint set {name} …`.',
+  },
+  ENDPOINT_INVALID: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The migration endpoint settings are not valid: {detail}',
+    remediation: 'Correct the value and try again; `mailshift endpoint add --help` lists every setting and its allowed values (docs/endpoints.md).',
+  },
+  ENDPOINT_INSECURE_REFUSED: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'Security "none" would send the passwords and all mail to {host} unencrypted.',
+    remediation: 'Use --security ssl (port 993) or --security starttls (port 143). Only on a network you trust end to end, pass --allow-insecure as well: the endpoint is then flagged as insecure in every report.',
+  },
+  ENDPOINT_CREDENTIALS_MISSING: {
+    scope: 'mailbox', retry: 'never', class: 'usage',
+    message: 'No password to sign in to {mailbox} on the endpoint "{name}": the endpoint has no admin credentials and none were given for this mailbox.',
+    remediation: 'Put the user\'s password in the CSV (Password column), or give the endpoint admin credentials with `mailshift endpoint set {name} --admin-user USER --admin-password-file FILE --admin-format FORMAT`.',
+  },
+  SECRET_KEY_INVALID: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The secret key from {source} is not valid: {detail}.',
+    remediation: 'The key must be 32 random bytes written as 64 hexadecimal characters or as base64, e.g. the output of `openssl rand -base64 32`. Unset MAILSHIFT_SECRET_KEY to use the key file generated next to the state database instead. If you change the key, stored endpoint passwords must be entered again.',
+  },
+  SECRET_KEY_FILE_INSECURE: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The secret key file {path} may be read by other users (mode {mode}); it is not used.',
+    remediation: 'The file protects every stored endpoint password: run `chmod 600 {path}` (owner read/write only) and check that no copy of it was made while it was readable. If it may have leaked, delete it and re-enter the endpoint passwords (`mailshift endpoint set NAME --admin-password-file FILE`).',
+  },
+  SECRET_KEY_MISMATCH: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'A stored endpoint password cannot be decrypted with the current secret key ({source}): {detail}. The secret key has changed since the password was saved.',
+    remediation: 'Restore the previous key (the MAILSHIFT_SECRET_KEY value, or the secret.key file next to the state database, from a backup), or enter the password again with `mailshift endpoint set NAME --admin-password-file FILE`, which encrypts it with the current key.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
