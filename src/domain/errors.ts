@@ -322,6 +322,32 @@ export const ERROR_CATALOG = {
     message: 'A stored endpoint password cannot be decrypted with the current secret key ({source}): {detail}. The secret key has changed since the password was saved.',
     remediation: 'Restore the previous key (the MAILSHIFT_SECRET_KEY value, or the secret.key file next to the state database, from a backup), or enter the password again with `mailshift endpoint set NAME --admin-password-file FILE`, which encrypts it with the current key.',
   },
+  // ---- batch-finished notification e-mail (issue 3 §4: src/notify/, docs/notifications.md)
+  NOTIFY_SMTP_CONFIG: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The notification setting {variable} is not valid: {detail}.',
+    remediation: 'See docs/notifications.md: MAILSHIFT_SMTP_URL is smtp://user@host:587 (STARTTLS) or smtps://user@host:465 (TLS); the password goes in MAILSHIFT_SMTP_PASSWORD, never in the URL; MAILSHIFT_SMTP_FROM is the sender address; MAILSHIFT_SMTP_CA is a PEM file of the CA to trust.',
+  },
+  NOTIFY_SMTP_UNREACHABLE: {
+    scope: 'endpoint', retry: 'later', class: 'connection',
+    message: 'The notification e-mail could not be sent: the SMTP server {host}:{port} could not be reached ({detail}).',
+    remediation: 'Check the host and port in MAILSHIFT_SMTP_URL (587 for smtp:// with STARTTLS, 465 for smtps://) and that the SMTP server accepts connections from this machine. The batch is not affected: `mailshift batch report NAME` gives the same report.',
+  },
+  NOTIFY_SMTP_TLS: {
+    scope: 'endpoint', retry: 'never', class: 'tls',
+    message: 'The notification e-mail could not be sent: TLS with the SMTP server {host}:{port} failed ({detail}).',
+    remediation: 'If the server uses a private or self-signed certificate, save its CA as a PEM file and set MAILSHIFT_SMTP_CA to it; with smtp:// the server must offer STARTTLS, otherwise use smtps://. Certificate validation is never turned off.',
+  },
+  NOTIFY_SMTP_AUTH: {
+    scope: 'endpoint', retry: 'never', class: 'auth',
+    message: 'The notification e-mail could not be sent: the SMTP server {host} refused the sign-in of {user} ({detail}).',
+    remediation: 'Check the user in MAILSHIFT_SMTP_URL and the password in MAILSHIFT_SMTP_PASSWORD; many providers require an app password for SMTP.',
+  },
+  NOTIFY_SMTP_REJECTED: {
+    scope: 'endpoint', retry: 'never', class: 'protocol',
+    message: 'The SMTP server {host} refused the notification e-mail: {detail}',
+    remediation: 'Check the --notify addresses and MAILSHIFT_SMTP_FROM: the server must let the signed-in user send as that address and relay to those recipients.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
