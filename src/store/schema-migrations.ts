@@ -60,6 +60,34 @@ const MIGRATIONS: Migration[] = [
       .addColumn('report', 'text')
       .execute();
   },
+  // #2 (endpoints).
+  async (db) => {
+    await db.schema.createTable('endpoints').ifNotExists()
+      .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('name_key', 'text', (c) => c.notNull().unique())
+      .addColumn('host', 'text', (c) => c.notNull())
+      .addColumn('port', 'integer', (c) => c.notNull())
+      .addColumn('security', 'text', (c) => c.notNull())
+      .addColumn('authentication', 'text', (c) => c.notNull())
+      .addColumn('admin_user', 'text')
+      .addColumn('admin_format', 'text')
+      .addColumn('admin_login_template', 'text')
+      .addColumn('admin_password_enc', 'text')
+      .addColumn('max_concurrent_migrations', 'integer', (c) => c.notNull())
+      .addColumn('max_concurrent_incremental_syncs', 'integer', (c) => c.notNull())
+      .addColumn('tls_min_version', 'text')
+      .addColumn('tls_ciphers', 'text')
+      .addColumn('tls_ca_pem', 'text')
+      .addColumn('tls_servername', 'text')
+      .addColumn('accept_untrusted_certificates', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('last_test_at', 'bigint')
+      .addColumn('last_test_ok', 'integer')
+      .addColumn('last_test_code', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
 ];
 
 export async function migrateSchema(db: Kysely<Database>): Promise<void> {

@@ -61,6 +61,37 @@ export interface SchemaVersionTable {
   version: number;
 }
 
+/** Migration endpoints (schema migration #2). Admin password: secret-box ciphertext, never plaintext. */
+export interface EndpointTable {
+  id: Generated<number>;
+  name: string;
+  /** lower(name): names are unique without regard to case. */
+  name_key: string;
+  host: string;
+  port: number;
+  security: string;
+  authentication: string;
+  admin_user: string | null;
+  admin_format: string | null;
+  admin_login_template: string | null;
+  admin_password_enc: string | null;
+  max_concurrent_migrations: number;
+  max_concurrent_incremental_syncs: number;
+  tls_min_version: string | null;
+  tls_ciphers: string | null;
+  tls_ca_pem: string | null;
+  tls_servername: string | null;
+  /** 0/1 */
+  accept_untrusted_certificates: number;
+  last_test_at: number | null;
+  /** 0/1; null when never tested. */
+  last_test_ok: number | null;
+  /** The verdict code of the last test (DIAGNOSE_OK when it passed). */
+  last_test_code: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   mailboxes: MailboxTable;
   mailbox_locks: MailboxLockTable;
@@ -68,4 +99,5 @@ export interface Database {
   message_ledger: MessageLedgerTable;
   runs: RunTable;
   schema_version: SchemaVersionTable;
+  endpoints: EndpointTable;
 }
