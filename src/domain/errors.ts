@@ -348,6 +348,52 @@ export const ERROR_CATALOG = {
     message: 'The SMTP server {host} refused the notification e-mail: {detail}',
     remediation: 'Check the --notify addresses and MAILSHIFT_SMTP_FROM: the server must let the signed-in user send as that address and relay to those recipients.',
   },
+  // ---- migration batches (issue 3 §3–4: `mailshift batch …`, `mailshift serve`, src/app/batch-service.ts)
+  BATCH_EXISTS: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The migration batch already exists.',
+    remediation: 'A batch named "{batch}" is already in this state database. Choose another name, or remove the existing batch first with `mailshift batch remove {batch}` (it stops the batch if it is running; mailboxes are never touched).',
+  },
+  BATCH_NOT_FOUND: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'There is no migration batch named "{batch}".',
+    remediation: 'Run `mailshift batch list` to see the batches in this state database (--state PATH or MAILSHIFT_STATE), or create it with `mailshift batch create {batch} --csv FILE --source EP --target EP`.',
+  },
+  BATCH_INVALID_NAME: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The batch name "{batch}" is not valid: {detail}.',
+    remediation: 'Use 1 to 64 letters, digits, "-", "_" or "." (no spaces or special characters), e.g. Sales-wave1.',
+  },
+  BATCH_ILLEGAL_TRANSITION: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The migration batch "{batch}" is {status}: "{command}" is not possible now.',
+    remediation: '"{command}" is possible when the batch is {allowedIn}. While it is {status} you can: {possible}. See `mailshift batch show {batch}` and docs/batches.md (statuses and transitions).',
+  },
+  BATCH_ILLEGAL_USER_TRANSITION: {
+    scope: 'mailbox', retry: 'never', class: 'internal',
+    message: 'The user {address} cannot go from {from} to {to}.',
+    remediation: 'From {from} a user may only go to: {allowed}. This is a bug in mailshift: report it with the output of `mailshift batch users BATCH --json`.',
+  },
+  BATCH_USER_EXISTS: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'Row {row}: the EmailAddress {address} is already in this batch.',
+    remediation: 'Remove the row from the CSV: a mailbox is listed once per batch. To sync it again, use `mailshift batch retry` or `mailshift batch sync-now`.',
+  },
+  BATCH_NO_TARGET_CREDENTIALS: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'Row {row}: there are no credentials to sign in to {address} on the target endpoint "{endpoint}".',
+    remediation: 'Add TargetUserName and TargetPassword columns to the CSV, or give the target endpoint admin credentials that may open every mailbox (`mailshift endpoint set {endpoint} --admin-user USER --admin-password-file FILE`).',
+  },
+  BATCH_GMAIL_LABELS: {
+    scope: 'mailbox', retry: 'never', class: 'content',
+    message: 'The source looks like Gmail and the folder "[Gmail]" is not excluded: messages with several labels will be copied once per label, which can double the size of the target mailboxes or more.',
+    remediation: 'Remove this batch and create it again with --exclude "[Gmail]" (Gmail\'s virtual folders, including All Mail). Removing the labels from messages in the Gmail mailboxes avoids the duplicates too. Users already migrated must clean up the duplicates in their target mailbox.',
+  },
+  BATCH_SYNC_INTERRUPTED: {
+    scope: 'mailbox', retry: 'later', class: 'internal',
+    message: 'The sync of {address} was interrupted: {reason}.',
+    remediation: 'Nothing to do: the sync resumes where it stopped (no message is copied twice) when the batch is started again or the service restarts.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
