@@ -2,6 +2,7 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
+import { createBatchTables } from './batch-schema.js';
 
 type Migration = (db: Kysely<Database>) => Promise<void>;
 
@@ -88,6 +89,8 @@ const MIGRATIONS: Migration[] = [
       .addColumn('updated_at', 'bigint', (c) => c.notNull())
       .execute();
   },
+  // #3 (batches): after #2 (endpoints).
+  async (db) => createBatchTables(db),
 ];
 
 export async function migrateSchema(db: Kysely<Database>): Promise<void> {

@@ -3,6 +3,7 @@
  * epoch-ms integers for times, JSON as text, bigints (uidValidity, modseq) as decimal text.
  */
 import type { Generated } from 'kysely';
+import type { BatchTable, BatchUserTable } from './batch-schema.js';
 
 export interface MailboxTable {
   id: Generated<number>;
@@ -100,4 +101,6 @@ export interface Database {
   runs: RunTable;
   schema_version: SchemaVersionTable;
   endpoints: EndpointTable;
+  batches: BatchTable;
+  batch_users: BatchUserTable;
 }
