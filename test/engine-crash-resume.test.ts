@@ -43,17 +43,17 @@ function makeTarget(capabilities?: Set<string>): MemoryMailServer {
 }
 
 const options: MigrationOptions = {
-  ...DEFAULT_SYNC_OPTIONS, batchMessages: 4, rules: {}, dryRun: false, verify: true, maxRetries: 3,
+  ...DEFAULT_SYNC_OPTIONS, batchMessages: 4, rules: {}, dryRun: false, verify: true, maxRetries: 3, folderConcurrency: 1,
   sourceLabel: 'source', targetLabel: 'target',
 };
 
-async function run(source: MemoryMailServer, target: MemoryMailServer, state: MemoryState, crashAt: number | null) {
+async function run(source: MemoryMailServer, target: MemoryMailServer, state: MemoryState, crashAt: number | null, folderConcurrency = 1) {
   const controller = new AbortController();
   const faults = new StepFaults(crashAt, controller);
   state.faults = faults;
   const report = await migrateMailbox({
     openSource: async () => source.store(faults), openTarget: async () => target.store(faults), state, clock, signal: controller.signal,
-  }, options);
+  }, { ...options, folderConcurrency });
   return { report, steps: faults.count };
 }
 
@@ -281,4 +281,20 @@ test('keywords the target does not accept are dropped, counted and reported, nev
   const inbox = [...target.folders.get('INBOX')!.messages.values()];
   assert.ok(inbox.every((m) => ![...m.flags].includes('$Label1')));
   assert.ok(inbox.some((m) => m.flags.has('\\Seen')));
+});
+
+test('with three folders copied in parallel, a crash after any step still converges', async () => {
+  const baselineTarget = makeTarget();
+  const { steps, report } = await run(makeSource(), baselineTarget, new MemoryState(), null, 3);
+  assert.equal(report.status, 'completed');
+  const expected = snapshot(baselineTarget);
+  for (let k = 1; k <= steps; k++) {
+    const source = makeSource();
+    const target = makeTarget();
+    const state = new MemoryState();
+    await run(source, target, state, k, 3);
+    const resumed = await run(source, target, state, null, 3);
+    assert.equal(resumed.report.status, 'completed', `parallel resume after crash at ${k}: ${JSON.stringify(resumed.report.errors)}`);
+    assert.deepEqual(snapshot(target), expected, `parallel: target differs after crash at step ${k}`);
+  }
 });

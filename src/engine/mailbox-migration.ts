@@ -3,7 +3,7 @@
  * transient failure reconnects and resumes from the ledger (imapflow connections are single-use).
  */
 import { MailshiftError, isMailshiftError } from '../domain/errors.js';
-import type { FolderPlan, FolderRules } from './folder-mapping.js';
+import type { FolderPlan, FolderPlanEntry, FolderRules } from './folder-mapping.js';
 import { planFolders } from './folder-mapping.js';
 import type { FolderReport, MigrationReport, ReportedError, SkippedItem, VerifyResult } from './migration-report.js';
 import type { Clock, Logger, MailStore } from './ports.js';
@@ -30,6 +30,8 @@ export interface MigrationOptions extends SyncOptions {
   verify: boolean;
   /** Reconnect attempts after transient failures before the mailbox is failed. */
   maxRetries: number;
+  /** Folders copied at once, each on its own source and target connections. */
+  folderConcurrency: number;
   sourceLabel: string;
   targetLabel: string;
 }
@@ -98,6 +100,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
   for (let attempt = 0; ; attempt++) {
     let source: MailStore | null = null;
     let target: MailStore | null = null;
+    const extraStores: MailStore[] = [];
     try {
       deps.signal?.throwIfAborted();
       source = await deps.openSource();
@@ -133,27 +136,51 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       }
 
       const budget = new ItemBudget(options.maxItems);
+      const queue: FolderPlanEntry[] = [];
       for (const folder of plan.folders) {
         if (done.has(folder.sourcePath)) {
           budget.consume((folderReports.get(folder.sourcePath)?.alreadyPresent ?? 0) + (folderReports.get(folder.sourcePath)?.transferred ?? 0));
-          continue;
-        }
-        if (!folder.selectable) {
+        } else if (!folder.selectable) {
           done.add(folder.sourcePath);
-          continue;
+        } else {
+          queue.push(folder);
         }
+      }
+
+      // Folders are copied in parallel, each on its own pair of connections: several writers into
+      // the same folder slow Dovecot down (folder locks), different folders do not.
+      const attemptAbort = new AbortController();
+      const onOuterAbort = (): void => attemptAbort.abort(deps.signal?.reason);
+      deps.signal?.addEventListener('abort', onOuterAbort, { once: true });
+      const workerCount = Math.max(1, Math.min(options.folderConcurrency, queue.length));
+      const pairs: Array<{ source: MailStore; target: MailStore }> = [{ source, target }];
+      let firstFailure: MailshiftError | null = null;
+      const runWorker = async (index: number): Promise<void> => {
+        if (index > 0) {
+          const extraSource = await deps.openSource();
+          extraStores.push(extraSource);
+          const extraTarget = await deps.openTarget();
+          extraStores.push(extraTarget);
+          pairs[index] = { source: extraSource, target: extraTarget };
+        }
+        const pair = pairs[index]!;
+        for (let folder = queue.shift(); folder; folder = queue.shift()) {
+          if (attemptAbort.signal.aborted) return;
+          await syncWithRestarts(pair.source, pair.target, folder, attemptAbort.signal);
+        }
+      };
+      const syncWithRestarts = async (from: MailStore, to: MailStore, folder: FolderPlanEntry, signal: AbortSignal): Promise<void> => {
         for (;;) {
           try {
             const report = await syncFolder({
-              source, target, state, folder, options, budget, clock, observer, skippedItems, droppedKeywords,
-              ...(deps.signal ? { signal: deps.signal } : {}),
+              source: from, target: to, state, folder, options, budget, clock, observer, skippedItems, droppedKeywords, signal,
             });
             report.created = created.has(folder.targetPath);
             const merged = mergeFolderReport(folderReports.get(folder.sourcePath), report);
             folderReports.set(folder.sourcePath, merged);
             done.add(folder.sourcePath);
             observer.onFolderDone?.(folder, merged);
-            break;
+            return;
           } catch (err) {
             if (err instanceof RestartFolder) {
               const n = (restarts.get(folder.sourcePath) ?? 0) + 1;
@@ -164,12 +191,20 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
             if (e.spec.scope === 'folder') {
               errors.push(toReported(e, folder.sourcePath));
               done.add(folder.sourcePath);
-              break;
+              return;
             }
             throw e;
           }
         }
-      }
+      };
+      const outcomes = await Promise.allSettled(Array.from({ length: workerCount }, (_, i) => runWorker(i).catch((err: unknown) => {
+        // The first failure stops the other workers between batches; the attempt is then retried or failed as a whole.
+        firstFailure ??= asMailshiftError(err);
+        attemptAbort.abort(firstFailure);
+        throw err;
+      })));
+      deps.signal?.removeEventListener('abort', onOuterAbort);
+      if (outcomes.some((o) => o.status === 'rejected')) throw firstFailure ?? new MailshiftError('INTERNAL', { detail: 'a folder worker failed' });
 
       for (const [folder, keywords] of droppedKeywords) {
         warn(new MailshiftError('MSG_KEYWORDS_DROPPED', { folder, keywords: [...keywords].join(' ') }).message);
@@ -203,12 +238,15 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       observer.onRetry?.(e, attempt + 1, delay);
       await closeQuietly(source);
       await closeQuietly(target);
+      await Promise.all(extraStores.map(closeQuietly));
       source = null;
       target = null;
+      extraStores.length = 0;
       await clock.sleep(delay, deps.signal);
     } finally {
       await closeQuietly(source);
       await closeQuietly(target);
+      await Promise.all(extraStores.map(closeQuietly));
     }
   }
 

@@ -39,6 +39,7 @@ export function migrationOptionsFrom(opts: Opts, labels: { source: string; targe
     dryRun: opts.dryRun === true,
     verify: opts.verify !== false,
     maxRetries: parsePositiveInt(String(opts.retries ?? '8'), '--retries', 100),
+    folderConcurrency: parsePositiveInt(String(opts.folderConcurrency ?? '3'), '--folder-concurrency', 16),
     sourceLabel: labels.source,
     targetLabel: labels.target,
   };
@@ -118,6 +119,7 @@ export function registerMigrateCommand(program: Command): void {
     .option('--max-items <n>', 'at most this many messages per mailbox; the oldest beyond it are skipped and reported', '500000')
     .option('--state <path>', 'state database (SQLite); default $MAILSHIFT_STATE or ~/.local/state/mailshift/state.sqlite')
     .option('--retries <n>', 'reconnect attempts after transient failures', '8')
+    .option('--folder-concurrency <n>', 'folders of one mailbox copied at once, each over its own connections (3 connections per folder)', '3')
     .option('--no-verify', 'skip the content verification after copying')
     .option('--dry-run', 'show what would be copied; change nothing')
     .option('--json', 'print the result as one JSON object')
