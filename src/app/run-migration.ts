@@ -25,7 +25,7 @@ export const systemClock: Clock = {
 
 export function describeAccount(settings: ConnectionSettings): string {
   const who = settings.authzid ? `${settings.authzid} (via ${settings.user})` : settings.user;
-  return `${who}@${settings.host}:${settings.port}`;
+  return `${who} at ${settings.host}:${settings.port}`;
 }
 
 /** Identifies the pair in the store; never contains a password. */
