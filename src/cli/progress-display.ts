@@ -11,8 +11,12 @@ import { formatBytes, formatDuration } from './parse-values.js';
 interface Line {
   label: string;
   folder: string;
+  /** Source messages accounted for: copied, already on the target, skipped or filtered. */
   done: number;
+  /** Source messages in all planned folders once known (STATUS), else the sum of what is to copy. */
   total: number;
+  totalKnown: boolean;
+  copied: number;
   bytes: number;
   startedAt: number;
   finished: string | null;
@@ -42,20 +46,26 @@ export class ProgressDisplay {
   }
 
   observer(label: string): MigrationObserver {
-    const line: Line = { label, folder: 'connecting', done: 0, total: 0, bytes: 0, startedAt: Date.now(), finished: null };
+    const line: Line = { label, folder: 'connecting', done: 0, total: 0, totalKnown: false, copied: 0, bytes: 0, startedAt: Date.now(), finished: null };
     this.lines.push(line);
     return {
       onPlan: (plan) => {
         line.folder = 'planning';
         if (!this.live) this.log(`${label}: ${plan.folders.length} folders to sync, ${plan.toCreate.length} to create, ${plan.excluded.length} excluded`);
       },
+      onSourceTotal: (messages) => {
+        line.total = messages;
+        line.totalKnown = true;
+      },
       onFolderStart: (folder: FolderPlanEntry, counts) => {
         line.folder = folder.displayPath;
-        line.total += counts.toCopy;
+        if (line.totalKnown) line.done += Math.max(0, counts.sourceMessages - counts.toCopy);
+        else line.total += counts.toCopy;
         if (!this.live && counts.toCopy > 0) this.log(`${label}: ${folder.displayPath} -> ${folder.targetPath}: ${counts.toCopy} of ${counts.sourceMessages} messages to copy`);
       },
       onProgress: (_folder, delta) => {
         line.done += delta.messages;
+        if (delta.bytes > 0) line.copied += delta.messages;
         line.bytes += delta.bytes;
       },
       onFolderDone: (folder: FolderPlanEntry, report: FolderReport) => {
@@ -78,7 +88,7 @@ export class ProgressDisplay {
 
   private render(line: Line): string {
     const elapsed = Math.max(1, Date.now() - line.startedAt);
-    const rate = (line.done * 1000) / elapsed;
+    const rate = (line.copied * 1000) / elapsed;
     const width = 24;
     const fraction = line.total > 0 ? Math.min(1, line.done / line.total) : line.finished ? 1 : 0;
     const filled = Math.round(fraction * width);

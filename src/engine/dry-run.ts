@@ -13,6 +13,7 @@ export function dryRunSource(inner: MailStore): MailStore {
     get namespacePrefix() { return inner.namespacePrefix; },
     listFolders: () => inner.listFolders(),
     createFolder: async () => undefined,
+    folderMessageCount: (path) => inner.folderMessageCount(path),
     openFolder: (path, options) => inner.openFolder(path, { ...options, readOnly: true }),
     listUids: () => inner.listUids(),
     fetchMeta: (uids, options) => inner.fetchMeta(uids, options),
@@ -43,6 +44,7 @@ export function dryRunTarget(inner: MailStore): MailStore {
     async createFolder(path: string): Promise<void> {
       virtual.add(path);
     },
+    folderMessageCount: async (path: string) => (virtual.has(path) ? 0 : inner.folderMessageCount(path)),
     async openFolder(path: string): Promise<FolderStatus> {
       current = path;
       if (virtual.has(path)) return { path, uidValidity: 0n, uidNext: 1, messages: 0, highestModseq: null, permanentFlags: ['\\*'] };

@@ -117,6 +117,11 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
           warn('The source is Gmail: a message with several labels appears in several folders and is copied once per folder. Exclude "[Gmail]" (or "[Gmail]/All Mail") to avoid duplicates.');
         }
         observer.onPlan?.(plan);
+        if (observer.onSourceTotal) {
+          let total = 0;
+          for (const folder of plan.folders) if (folder.selectable) total += await source.folderMessageCount(folder.sourcePath);
+          observer.onSourceTotal(total);
+        }
       }
       const existing = new Set(targetFolders.filter((f) => f.selectable).map((f) => f.path.toLowerCase()));
       for (const path of plan.toCreate) {

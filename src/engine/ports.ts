@@ -18,6 +18,8 @@ export interface MailStore {
   listFolders(): Promise<FolderInfo[]>;
   /** CREATE; succeeds when the folder already exists. */
   createFolder(path: string): Promise<void>;
+  /** STATUS (MESSAGES UIDNEXT UIDVALIDITY): counts without selecting, e.g. for progress totals. */
+  folderMessageCount(path: string): Promise<number>;
   /** SELECT (readOnly=false) or EXAMINE (readOnly=true) the folder; later message calls apply to it. */
   openFolder(path: string, options: { readOnly: boolean }): Promise<FolderStatus>;
   /** UID SEARCH ALL in the open folder, ascending. */

@@ -26,6 +26,8 @@ export const DEFAULT_SYNC_OPTIONS: SyncOptions = {
 /** Progress callbacks; all optional, all synchronous, never allowed to throw into the engine. */
 export interface MigrationObserver {
   onPlan?(plan: FolderPlan): void;
+  /** Messages in the source folders of the plan (STATUS), for a progress total known up front. */
+  onSourceTotal?(messages: number): void;
   onFolderStart?(folder: FolderPlanEntry, counts: { sourceMessages: number; toCopy: number }): void;
   onProgress?(folder: FolderPlanEntry, delta: { messages: number; bytes: number }): void;
   onFolderDone?(folder: FolderPlanEntry, report: FolderReport): void;

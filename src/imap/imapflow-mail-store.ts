@@ -146,6 +146,17 @@ class ImapFlowMailStore implements MailStore {
     }
   }
 
+  async folderMessageCount(path: string): Promise<number> {
+    try {
+      const status = await this.client.status(path, { messages: true });
+      // imapflow answers false when the server refused the STATUS.
+      if (status === false) throw new MailshiftError('SOURCE_FOLDER_VANISHED', { host: this.ctx.host, port: this.ctx.port, user: this.ctx.user, side: this.ctx.side, folder: path, detail: 'STATUS was refused' });
+      return status.messages ?? 0;
+    } catch (err) {
+      throw this.fail(err, path);
+    }
+  }
+
   async openFolder(path: string, options: { readOnly: boolean }): Promise<FolderStatus> {
     let box;
     try {

@@ -131,6 +131,11 @@ class MemoryMailStore implements MailStore {
     this.server.addFolder(path);
   }
 
+  async folderMessageCount(path: string): Promise<number> {
+    this.faults.step();
+    return this.server.folders.get(path)?.messages.size ?? 0;
+  }
+
   async openFolder(path: string): Promise<FolderStatus> {
     this.faults.step();
     const folder = this.server.folders.get(path);
