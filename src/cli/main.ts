@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerDiagnoseCommand } from './commands/diagnose-command.js';
+import { registerEndpointCommand } from './commands/endpoint-command.js';
 import { registerMigrateCommand } from './commands/migrate-command.js';
 import { registerVerifyCommand } from './commands/verify-command.js';
 import { reportFailure } from './cli-output.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerMigrateCommand(program);
   registerVerifyCommand(program);
   registerDiagnoseCommand(program);
+  registerEndpointCommand(program);
   applyToAll(program);
   return program;
 }
