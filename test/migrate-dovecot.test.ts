@@ -14,10 +14,11 @@ import { connectionArgs, runCli } from './support/cli.js';
 import { byFolder, toExchange } from './support/mailbox-compare.js';
 
 const PASS = { source: 'src-pass', target: 'dst-pass' };
-const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'full', 'frank', 'gina'].map((u) => `${u}@example.com`);
+const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'full', 'frank', 'gina', 'hank'].map((u) => `${u}@example.com`);
 let source: DovecotServer;
 let target: DovecotServer;
 let plainTarget: DovecotServer;
+let dotSource: DovecotServer;
 const work = mkdtempSync(join(tmpdir(), 'ms-test-'));
 const env = { MAILSHIFT_SOURCE_PASSWORD: PASS.source, MAILSHIFT_TARGET_PASSWORD: PASS.target };
 
@@ -43,10 +44,11 @@ before(async () => {
     startDovecot({ name: 'mig-dst', folderStyle: 'exchange', users: users.map((user) => ({ user, password: PASS.target, ...(user.startsWith('full') ? { quotaBytes: 30_000 } : {}) })) }),
     startDovecot({ name: 'mig-dst2', folderStyle: 'exchange', users: [{ user: 'alice@example.com', password: PASS.target }] }),
   ]);
+  dotSource = await startDovecot({ name: 'mig-dot', folderStyle: 'dovecot', separator: '.', users: [{ user: 'hank@example.com', password: PASS.source }] });
 });
 
 after(async () => {
-  await Promise.all([source?.stop(), target?.stop(), plainTarget?.stop()]);
+  await Promise.all([source?.stop(), target?.stop(), plainTarget?.stop(), dotSource?.stop()]);
 });
 
 function nonEmpty(map: Map<string, string[]>): Map<string, string[]> {
@@ -220,6 +222,18 @@ test('verify finds what is missing, duplicated and changed on the target, and ex
   const text = await runCli(['verify', ...connectionArgs(source, user, target, user)], env);
   assert.equal(text.code, 8);
   assert.match(text.stdout, /NOT consistent: 1 missing, 1 duplicated, 1 flag and 0 date mismatches/);
+});
+
+test('a source with "." as hierarchy delimiter lands in the "/" hierarchy of the target', async () => {
+  const user = 'hank@example.com';
+  await fillMailbox(dotSource, { user, password: PASS.source }, generateCorpus({ messages: 60, seed: 31 }));
+  const result = await runCli(['migrate', ...connectionArgs(dotSource, user, target, user), '--state', join(work, 'hank.sqlite'), '--json'], env);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const src = await readMailbox(dotSource, { user, password: PASS.source });
+  const dst = await readMailbox(target, { user, password: PASS.target });
+  assert.ok(src.some((m) => m.path.includes('.')), 'the source really uses "." between levels');
+  assert.ok(dst.some((m) => m.path === 'Projects/Alpha'));
+  assert.deepEqual(nonEmpty(byFolder(dst)), nonEmpty(byFolder(src, toExchange)));
 });
 
 test('bad input: clear errors and exit code 2, never a stack trace', async () => {

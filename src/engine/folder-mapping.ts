@@ -107,22 +107,26 @@ export function planFolders(source: StoreLayout, target: StoreLayout, rules: Fol
   const claimedTargets = new Map<string, string>();
   const specialBySource = new Map<string, { use: SpecialUse | null; guessed: boolean }>();
 
+  /** The folder's levels below the namespace prefix and the UserRoot; null when outside the root. */
+  const relative = (folder: FolderInfo): string[] | null => {
+    const logical = splitPath(folder.path, source.delimiter, source.namespacePrefix);
+    if (rootSegments.length === 0) return logical;
+    if (!startsWithSegments(logical, rootSegments) || logical.length === rootSegments.length) return null;
+    return logical.slice(rootSegments.length);
+  };
+
   // First pass: which source folders carry a special use, so subfolders can follow their parent.
   for (const folder of source.folders) {
-    const logical = splitPath(folder.path, source.delimiter, source.namespacePrefix);
-    specialBySource.set(logical.join('/').toLowerCase(), sourceSpecialUse(folder, logical, sourceHasSpecialUse));
+    const logical = relative(folder);
+    if (logical) specialBySource.set(logical.join('/').toLowerCase(), sourceSpecialUse(folder, logical, sourceHasSpecialUse));
   }
 
   const sorted = [...source.folders].sort((a, b) => a.path.localeCompare(b.path));
   for (const folder of sorted) {
-    let logical = splitPath(folder.path, source.delimiter, source.namespacePrefix);
-    if (rootSegments.length > 0) {
-      if (!startsWithSegments(logical, rootSegments)) continue;
-      logical = logical.slice(rootSegments.length);
-      if (logical.length === 0) continue;
-    }
+    const logical = relative(folder);
+    if (!logical) continue;
     const display = logical.join('/');
-    const own = specialBySource.get(splitPath(folder.path, source.delimiter, source.namespacePrefix).join('/').toLowerCase()) ?? { use: null, guessed: false };
+    const own = specialBySource.get(display.toLowerCase()) ?? { use: null, guessed: false };
 
     const exclusion = (rules.exclude ?? []).find((pattern) => {
       const token = EXCLUSION_TOKENS[pattern.toLowerCase()];
