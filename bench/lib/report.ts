@@ -1,0 +1,87 @@
+/** The markdown rendering of a bench run (printed, and written next to the JSON). */
+import type { BenchResults, MedianRun, ToolRun } from './types.js';
+
+const f0 = (n: number): string => (Number.isFinite(n) ? n.toFixed(0) : '–');
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–');
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '–');
+const yesNo = (v: boolean | null): string => (v === null ? '–' : v ? 'pass' : '**FAIL**');
+
+export const TARGETS = {
+  ratio: 1.5,
+  rssOneMailboxMb: 150,
+  rssTwentyConcurrentMb: 400,
+};
+
+function medianRow(tool: string, m: MedianRun): string {
+  return `| ${tool} | ${f1(m.wallSeconds)} | ${f0(m.msgsPerSec)} | ${f1(m.mbPerSec)} | ${f0(m.peakRssMb)} | ${f1(m.cpuSeconds)} | ${m.allVerified ? 'all pass' : '**not all**'} |`;
+}
+
+function runRow(r: ToolRun, i: number): string {
+  return `| ${r.tool} #${i + 1} | ${f1(r.wallSeconds)} | ${f0(r.msgsPerSec)} | ${f1(r.mbPerSec)} | ${f0(r.peakRssMb)} | ${f1(r.cpuSeconds)} | ${yesNo(r.verified)} | ${r.verifyDetail ?? ''} |`;
+}
+
+export function renderMarkdown(r: BenchResults): string {
+  const o = r.options;
+  const out: string[] = [];
+  out.push(`# mailshift bench — ${r.startedAt}`);
+  out.push('');
+  out.push(`Options: messages ${o.messages}, runs ${o.runs}, RTT ${o.rtt} ms${o.rtt ? ' (delay proxy in front of both servers)' : ' (loopback)'}, transport ${o.transport === 'tls' ? 'implicit TLS (IMAPS) for every tool' : 'plain IMAP on loopback for every tool'}, scenario ${o.scenario}${o.quick ? ', QUICK' : ''}.`);
+  out.push(`Machine: ${r.machine.cpus} CPUs, load average before ${r.machine.loadavg.join(' ')}${r.machine.loadavgAfter ? `, after ${r.machine.loadavgAfter.join(' ')}` : ''}; Node ${r.machine.node}; ${r.machine.mbsync}.`);
+  out.push(`mailshift under test: ${r.code}.`);
+  out.push(`mailshift CLI start-up (node + tsx, \`--version\`): ${f2(r.startup.wallSeconds)} s wall, ${f2(r.startup.cpuSeconds)} s CPU, ${f0(r.startup.peakRssMb)} MB — included in every mailshift number.`);
+  out.push('');
+  if (r.main) {
+    const m = r.main;
+    // A peer run that did not copy everything has no meaningful rate.
+    const ratio = m.medians.mbsync.allVerified ? m.medians.mailshift.msgsPerSec / m.medians.mbsync.msgsPerSec : Number.NaN;
+    out.push(`## Main: one mailbox, ${m.corpus.messages} messages, ${f1(m.corpus.bytes / 1e6)} MB, ${m.corpus.folders} folders (median of ${o.runs})`);
+    out.push('');
+    out.push('| Tool | Wall s | msg/s | MB/s | Peak RSS MB | CPU s | Verified |');
+    out.push('|---|---:|---:|---:|---:|---:|---|');
+    out.push(medianRow('mailshift', m.medians.mailshift));
+    out.push(medianRow('mbsync', m.medians.mbsync));
+    out.push('');
+    out.push(`**mailshift / mbsync msg/s: ${f2(ratio)}×** (target ≥ ${TARGETS.ratio}×: ${Number.isNaN(ratio) ? 'unknown: the mbsync runs did not all copy every message' : ratio >= TARGETS.ratio ? 'met' : 'not met'}). Peak RSS ${f0(m.medians.mailshift.peakRssMb)} MB (target ≤ ${TARGETS.rssOneMailboxMb} MB: ${m.medians.mailshift.peakRssMb <= TARGETS.rssOneMailboxMb ? 'met' : 'not met'}).`);
+    out.push('');
+    out.push('Ceilings (one connection, same transport and RTT):');
+    out.push('');
+    out.push('| Ceiling | msg/s | MB/s | s |');
+    out.push('|---|---:|---:|---:|');
+    out.push(`| source raw FETCH (imapflow streaming, BODY.PEEK[]) | ${f0(m.ceilings.fetch.msgsPerSec)} | ${f1(m.ceilings.fetch.mbPerSec)} | ${f1(m.ceilings.fetch.wallMs / 1000)} |`);
+    out.push(`| target raw APPEND, MULTIAPPEND (AppendWriter) | ${f0(m.ceilings.appendMultiappend.msgsPerSec)} | ${f1(m.ceilings.appendMultiappend.mbPerSec)} | ${f1(m.ceilings.appendMultiappend.wallMs / 1000)} |`);
+    out.push(`| target raw APPEND, LITERAL+ pipelined (AppendWriter) | ${f0(m.ceilings.appendLiteralPlus.msgsPerSec)} | ${f1(m.ceilings.appendLiteralPlus.mbPerSec)} | ${f1(m.ceilings.appendLiteralPlus.wallMs / 1000)} |`);
+    out.push('');
+    out.push('<details><summary>Every run</summary>');
+    out.push('');
+    out.push('| Run | Wall s | msg/s | MB/s | Peak RSS MB | CPU s | Verified | Detail |');
+    out.push('|---|---:|---:|---:|---:|---:|---|---|');
+    m.mailshift.forEach((x, i) => out.push(runRow(x, i)));
+    m.mbsync.forEach((x, i) => out.push(runRow(x, i)));
+    out.push('');
+    out.push('</details>');
+    out.push('');
+  }
+  if (r.batch) {
+    const b = r.batch;
+    out.push(`## Batch: ${b.mailboxes} mailboxes × ${b.messagesPerMailbox} messages (${b.totalMessages} messages, ${f1(b.totalBytes / 1e6)} MB) through \`--users\``);
+    out.push('');
+    out.push('| Concurrency | Wall s | msg/s | MB/s | Peak RSS MB | CPU s | Completed | Deep-verified sample | All copied |');
+    out.push('|---:|---:|---:|---:|---:|---:|---:|---|---|');
+    for (const l of b.levels) {
+      out.push(`| ${l.concurrency} | ${f1(l.wallSeconds)} | ${f0(l.msgsPerSec)} | ${f1(l.mbPerSec)} | ${f0(l.peakRssMb)} | ${f1(l.cpuSeconds)} | ${l.completed}/${l.mailboxes} | ${l.verifiedSample} | ${l.verified ? 'yes' : '**no**'} |`);
+    }
+    out.push('');
+  }
+  if (r.memory) {
+    const s = r.memory.single;
+    const c = r.memory.concurrent;
+    out.push('## Memory: 30 MB messages, `--max-message-size 35MB`');
+    out.push('');
+    out.push('| Case | Messages | MB | Wall s | Peak RSS MB | Target | Verified |');
+    out.push('|---|---:|---:|---:|---:|---|---|');
+    out.push(`| one mailbox, ${s.largeMessages} × 30 MB + small | ${s.run.messages}/${s.messages} | ${f0(s.bytes / 1e6)} | ${f1(s.run.wallSeconds)} | ${f0(s.run.peakRssMb)} | ≤ ${TARGETS.rssOneMailboxMb}: ${s.run.peakRssMb <= TARGETS.rssOneMailboxMb ? 'met' : '**not met**'} | ${yesNo(s.run.verified)} |`);
+    out.push(`| ${c.mailboxes} mailboxes at once, each ${c.largeMessagesPerMailbox} × 30 MB + small | ${c.run.messages}/${c.mailboxes * c.messagesPerMailbox} | ${f0((c.mailboxes * c.bytesPerMailbox) / 1e6)} | ${f1(c.run.wallSeconds)} | ${f0(c.run.peakRssMb)} | ≤ ${TARGETS.rssTwentyConcurrentMb}${c.mailboxes === 20 ? '' : ' (for 20)'}: ${c.run.peakRssMb <= TARGETS.rssTwentyConcurrentMb ? 'met' : '**not met**'} | ${yesNo(c.run.verified)} (${c.run.status}) |`);
+    out.push('');
+  }
+  return out.join('\n');
+}
