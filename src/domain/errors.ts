@@ -179,7 +179,7 @@ export const ERROR_CATALOG = {
   TLS_LEGACY_ONLY: {
     scope: 'endpoint', retry: 'never', class: 'tls',
     message: 'The server {host} only offers {versions}, which this client refuses (its minimum is {minimum}).',
-    remediation: 'Upgrade TLS on the server: every current IMAP server supports TLS 1.2 with a configuration change (Dovecot: ssl_min_protocol = TLSv1.2; Exchange Server 2010's IMAP service is hardcoded to TLS 1.0 and cannot: move those mailboxes with a cutover or hybrid migration, or PST import). As a documented last resort, and for this endpoint only, pass --min-tls {lowest} --ciphers "DEFAULT:@SECLEVEL=0", and remove the override after the cutover.',
+    remediation: 'Upgrade TLS on the server: every current IMAP server supports TLS 1.2 with a configuration change (Dovecot: ssl_min_protocol = TLSv1.2; Exchange Server 2010\'s IMAP service is hardcoded to TLS 1.0 and cannot: move those mailboxes with a cutover or hybrid migration, or PST import). As a documented last resort, and for this endpoint only, pass --min-tls {lowest} --ciphers "DEFAULT:@SECLEVEL=0", and remove the override after the cutover.',
   },
   TLS_NO_SHARED_CIPHER: {
     scope: 'endpoint', retry: 'never', class: 'tls',
