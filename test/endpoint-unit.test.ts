@@ -104,7 +104,8 @@ describe('secret box', () => {
     assert.equal(source.kind, 'file');
     const again = openSecretBox({ statePath, env: {} });
     assert.equal(again.decrypt(cipher, 'p'), 'hunter2');
-    assert.equal(again.keySource().kind === 'file' && again.keySource(), again.keySource());
+    assert.deepEqual(again.keySource(), { kind: 'file', path: keyPath, created: false });
+    assert.deepEqual(source, { kind: 'file', path: keyPath, created: true });
     chmodSync(keyPath, 0o644);
     const insecure = openSecretBox({ statePath, env: {} });
     expectCode(() => insecure.decrypt(cipher, 'p'), 'SECRET_KEY_FILE_INSECURE');
