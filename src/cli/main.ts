@@ -1,7 +1,9 @@
 import { Command } from 'commander';
+import { registerBatchCommand } from './commands/batch-command.js';
 import { registerDiagnoseCommand } from './commands/diagnose-command.js';
 import { registerEndpointCommand } from './commands/endpoint-command.js';
 import { registerMigrateCommand } from './commands/migrate-command.js';
+import { registerServeCommand } from './commands/serve-command.js';
 import { registerVerifyCommand } from './commands/verify-command.js';
 import { reportFailure } from './cli-output.js';
 
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   registerVerifyCommand(program);
   registerDiagnoseCommand(program);
   registerEndpointCommand(program);
+  registerBatchCommand(program);
+  registerServeCommand(program);
   applyToAll(program);
   return program;
 }

@@ -1,0 +1,96 @@
+/** Batch state machines (pure) and the repository's claims with leases, on an in-memory SQLite store. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  BATCH_STATUSES, COMMANDS_ALLOWED, USER_STATUSES, USER_TRANSITIONS, assertCommandAllowed, countUsers, deriveBatchStatus,
+  isLegalUserTransition, parseDuration,
+} from '../src/batch/batch-status.js';
+import type { UserStatus } from '../src/batch/batch-status.js';
+import { isMailshiftError } from '../src/domain/errors.js';
+import { BatchRepository } from '../src/store/batch-repository.js';
+import { openSqliteStore } from '../src/store/open-sqlite.js';
+
+const derive = (current: Parameters<typeof deriveBatchStatus>[0], users: UserStatus[], withErrors = false) => deriveBatchStatus(current, countUsers(users), withErrors);
+
+test('batch status is derived from the users', () => {
+  assert.equal(derive('Starting', ['Queued', 'Queued']), 'Starting');
+  assert.equal(derive('Starting', ['Syncing', 'Queued']), 'Syncing');
+  assert.equal(derive('Syncing', ['Synced', 'Queued']), 'Syncing');
+  assert.equal(derive('Syncing', ['Synced', 'Synced']), 'Synced');
+  assert.equal(derive('Syncing', ['Synced', 'Failed']), 'SyncedWithErrors');
+  assert.equal(derive('Syncing', ['Synced', 'Synced'], true), 'SyncedWithErrors');
+  assert.equal(derive('Syncing', ['Failed', 'Failed']), 'Failed');
+  assert.equal(derive('Synced', ['IncrementalSyncing', 'Synced']), 'IncrementalSyncing');
+  assert.equal(derive('IncrementalSyncing', ['IncrementalSynced', 'IncrementalFailed']), 'SyncedWithErrors');
+  assert.equal(derive('Stopping', ['Syncing', 'Stopped']), 'Stopping');
+  assert.equal(derive('Stopping', ['Stopped', 'Synced']), 'Stopped');
+  assert.equal(derive('Completing', ['Completing', 'Completed']), 'Completing');
+  assert.equal(derive('Completing', ['Completed', 'Completed']), 'Completed');
+  assert.equal(derive('Completing', ['Completed', 'Failed']), 'CompletedWithErrors');
+  for (const fixed of ['Created', 'Stopped', 'Completed', 'CompletedWithErrors', 'Removing'] as const) assert.equal(derive(fixed, ['Syncing']), fixed);
+});
+
+test('only legal transitions; an illegal command names the status and what is allowed', () => {
+  for (const from of USER_STATUSES) for (const to of USER_TRANSITIONS[from]) assert.ok((USER_STATUSES as readonly string[]).includes(to));
+  assert.ok(isLegalUserTransition('Queued', 'Syncing'));
+  assert.ok(!isLegalUserTransition('Completed', 'Syncing'));
+  assert.ok(!isLegalUserTransition('Queued', 'Synced'));
+  for (const cmd of Object.keys(COMMANDS_ALLOWED) as Array<keyof typeof COMMANDS_ALLOWED>) {
+    for (const s of COMMANDS_ALLOWED[cmd]) assert.ok((BATCH_STATUSES as readonly string[]).includes(s));
+  }
+  assert.doesNotThrow(() => assertCommandAllowed('W', 'Created', 'start'));
+  try {
+    assertCommandAllowed('W', 'Created', 'complete');
+    assert.fail('complete on a Created batch must be refused');
+  } catch (err) {
+    assert.ok(isMailshiftError(err));
+    assert.equal(err.code, 'BATCH_ILLEGAL_TRANSITION');
+    assert.match(err.message, /"W" is Created: "complete" is not possible now/);
+    assert.match(err.remediation, /possible when the batch is Synced, SyncedWithErrors, IncrementalSyncing/);
+    assert.match(err.remediation, /you can: start, remove, add-users/);
+  }
+});
+
+test('durations', () => {
+  assert.equal(parseDuration('24h'), 86_400_000);
+  assert.equal(parseDuration('300ms'), 300);
+  assert.equal(parseDuration('1.5s'), 1500);
+  assert.equal(parseDuration('soon'), null);
+});
+
+test('claims respect the source endpoint limits across batches, skip leased users, and dead leases are reclaimed', async () => {
+  const db = await openSqliteStore(':memory:');
+  const repo = new BatchRepository(db);
+  const now = 1_000_000;
+  const users = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({
+    row_number: i + 2, email_address: `${prefix}${i}@example.com`, user_name: `${prefix}${i}`, password_enc: 'x', user_root: null, target_user_name: null, target_password_enc: null,
+  }));
+  const spec = (name: string) => ({
+    name, source_endpoint_id: 1, target_endpoint_id: 2, status: 'Starting', exclude_folders: '[]', since: null, max_message_size: 1, auto_start: 1,
+    start_after: null, complete_after: null, notify: '[]', incremental_interval_ms: 1000, warnings: '[]',
+  });
+  const a = await repo.createBatch(spec('A'), users('a', 5), now);
+  await repo.createBatch(spec('B'), users('b', 5), now);
+  await assert.rejects(repo.createBatch(spec('a'), [], now), /already exists/);
+  const limits = () => ({ maxConcurrentMigrations: 3, maxConcurrentIncrementalSyncs: 1 });
+  const first = await repo.claim({ owner: 'h:1:x', now, leaseMs: 1000, max: 10, limitsFor: limits });
+  assert.equal(first.length, 3, 'three at once for the endpoint, over both batches');
+  assert.ok(first.every((c) => c.user.status === 'Syncing' && c.kind === 'initial'));
+  const second = await repo.claim({ owner: 'h:2:y', now, leaseMs: 1000, max: 10, limitsFor: limits });
+  assert.equal(second.length, 0, 'another runner gets nothing while the leases are live');
+  // The first runner "dies": its leases are reclaimed, the users are Queued again.
+  const freed = await repo.reapLeases(now + 10, (owner) => owner === 'h:1:x');
+  assert.equal(freed, 3);
+  const third = await repo.claim({ owner: 'h:2:y', now: now + 20, leaseMs: 1000, max: 10, limitsFor: limits });
+  assert.equal(third.length, 3);
+  // Expired leases are reclaimed too.
+  assert.equal(await repo.reapLeases(now + 5000, () => false), 3);
+  // Incremental syncs count against their own, lower limit.
+  await repo.updateUsersWhere(a.id, ['Queued'], { status: 'Synced', next_sync_at: now }, now);
+  await repo.updateUsersWhere(a.id, ['Syncing'], { status: 'Synced', next_sync_at: now, lease_owner: null }, now);
+  const inc = await repo.claim({ owner: 'h:3:z', now: now + 6000, leaseMs: 1000, max: 10, onlyBatchId: a.id, limitsFor: limits });
+  assert.equal(inc.length, 1);
+  assert.equal(inc[0]!.kind, 'incremental');
+  assert.equal(inc[0]!.user.status, 'IncrementalSyncing');
+  await db.destroy();
+});
