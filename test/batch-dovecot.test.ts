@@ -228,6 +228,27 @@ test('a 20-user batch through an endpoint limited to 3 concurrent migrations: ne
   assert.deepEqual(mails[0]!.to, ['admin@example.com']);
   assert.match(mails[0]!.raw, /E-mail migration batch "Wave1" has finished - with errors/);
 
+  // The admin fixes the quota and retries: the full mailbox resumes and completes; add-users refuses a user already in the batch.
+  await target.setUserQuota(FULL, null);
+  const again = await ms(['batch', 'add-users', 'Wave1', '--csv', users]);
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /Row 2: the EmailAddress u01@example\.com is already in this batch/);
+  const retry = await ms(['batch', 'retry', 'Wave1']);
+  assert.equal(retry.code, 0, retry.stderr);
+  assert.match(retry.stdout, /3 failed user\(s\)/);
+  await waitFor('the retried mailbox', () => {
+    const x = db();
+    try {
+      const row = x.prepare('select status from batch_users where email_address = ?').get(FULL) as { status: string };
+      const b = x.prepare('select status from batches where name = ?').get('Wave1') as { status: string };
+      return row.status === 'Synced' && b.status === 'SyncedWithErrors';
+    } finally {
+      x.close();
+    }
+  });
+  const [sf, tf] = await Promise.all([readMailbox(source, { user: FULL, password: SRC_PASS }), readMailbox(target, { user: FULL, password: DST_PASS })]);
+  assert.equal(tf.length, sf.length, 'the retried mailbox is complete, nothing copied twice');
+
   // New mail after the MX switch: sync-now picks it up.
   const u1 = good[0]!;
   await fillMailbox(source, { user: u1, password: SRC_PASS }, generateCorpus({ messages: 3, seed: 99, folders: ['INBOX'] }));
@@ -250,7 +271,7 @@ test('a 20-user batch through an endpoint limited to 3 concurrent migrations: ne
   assert.equal(done.code, 0, done.stderr);
   await waitFor('Wave1 completed', () => (batchStatus('Wave1') === 'CompletedWithErrors' ? true : null));
   const afterComplete = jsonOf((await ms(['batch', 'users', 'Wave1', '--json']))) as { users: Array<{ status: string }> };
-  assert.equal(afterComplete.users.filter((u) => u.status === 'Completed').length, 17);
+  assert.equal(afterComplete.users.filter((u) => u.status === 'Completed').length, 18, 'the 17 good users and the retried one');
 
   // Remove: the batch and its sync state go; the mailboxes stay as they are.
   const beforeRemove = await readMailbox(target, { user: good[1]!, password: DST_PASS });
