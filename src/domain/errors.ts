@@ -394,6 +394,42 @@ export const ERROR_CATALOG = {
     message: 'The sync of {address} was interrupted: {reason}.',
     remediation: 'Nothing to do: the sync resumes where it stopped (no message is copied twice) when the batch is started again or the service restarts.',
   },
+  // ---- REST API (issue 6: `mailshift serve`, src/api/, docs/api.md)
+  API_UNAUTHORIZED: {
+    scope: 'input', retry: 'never', class: 'auth',
+    message: 'The admin token is missing or wrong: {detail}.',
+    remediation: 'Send the admin token as `Authorization: Bearer TOKEN` (for /api/events: ?ticket= from POST /api/events/ticket, or ?token=). It is MAILSHIFT_ADMIN_TOKEN, or the token `mailshift serve` printed once at its first start; `mailshift serve --new-token` replaces a lost one.',
+  },
+  API_NOT_FOUND: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'There is no API route {method} {path}.',
+    remediation: 'See the list of routes at /api/docs (or /api/openapi.json) and docs/api.md.',
+  },
+  API_VALIDATION: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The request is not valid: {detail}.',
+    remediation: 'Correct the request to match the route\'s JSON Schema (see /api/openapi.json and docs/api.md) and send it again.',
+  },
+  API_CSV_INVALID: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The CSV file has {count} problem(s); nothing was created.',
+    remediation: 'Fix every row listed in "errors" (row numbers as a spreadsheet shows them, the header being row 1) and upload the file again.',
+  },
+  API_PAYLOAD_TOO_LARGE: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The request body is larger than {limit}.',
+    remediation: 'A users CSV may be at most 10 MB: split larger files into several batches.',
+  },
+  API_ADMIN_TOKEN_INVALID: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The admin token from {source} is not usable: {detail}.',
+    remediation: 'Use at least 16 random characters (e.g. `openssl rand -base64 32`), or unset MAILSHIFT_ADMIN_TOKEN to let `mailshift serve` create one; the token file next to the state database must have mode 0600 (`mailshift serve --new-token` writes a new one).',
+  },
+  BATCH_USER_NOT_FOUND: {
+    scope: 'input', retry: 'never', class: 'usage',
+    message: 'The migration batch "{batch}" has no user {address}.',
+    remediation: 'List the batch\'s users with GET /api/batches/{batch}/users (or `mailshift batch users {batch}`); users are matched by EmailAddress without regard to case.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
