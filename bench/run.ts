@@ -243,7 +243,11 @@ async function mainScenario(o: Options): Promise<MainResult> {
         TARGET_ONLY_FOLDERS);
       const m = await runMeasured('mbsync', ['-c', config, '-a', '-q'], { cwd: dir, timeoutMs: CHILD_TIMEOUT_MS });
       const direct = o.transport === 'tls' ? pair.target.imapsPort : pair.target.imapPort;
-      const copied = await countMessages(endpoint(pair.target, direct, user, o));
+      // A count that cannot be taken (server gone) marks the run failed instead of aborting the bench.
+      const copied = await countMessages(endpoint(pair.target, direct, user, o)).catch((err: unknown) => {
+        log(`main run ${r}: could not count mbsync's messages: ${err instanceof Error ? err.message : String(err)}`);
+        return 0;
+      });
       const run = toolRun('mbsync', m, copied, copied === corpus.length ? bytes : Number.NaN);
       run.verified = m.exitCode === 0 && copied === corpus.length;
       run.verifyDetail = `message count on the target ${copied} of ${corpus.length}${m.exitCode ? `; exit ${m.exitCode}: ${m.stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`;
