@@ -23,8 +23,8 @@ trap '[ $created_policy -eq 1 ] && rm -f "$policy"' EXIT
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The package enables its own service; we never use it.
+# The package enables its own service; we never use it. Only the packaged unit is stopped: test
+# and demo instances run their own Dovecot processes, which must survive an install made meanwhile.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   systemctl disable --now dovecot >/dev/null 2>&1 || true
 fi
-pkill -x dovecot 2>/dev/null || true
