@@ -3,7 +3,7 @@
  * migration and both kinds of connection must negotiate TLS identically, so the TLS part is built
  * once here (`tlsOptionsFor`) and shared.
  */
-import { rootCertificates, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import { createSecureContext, rootCertificates, type ConnectionOptions as TlsConnectionOptions, type SecureContext } from 'node:tls';
 import type { ImapFlowOptions } from 'imapflow';
 import type { ConnectionSettings } from '../domain/mail-types.js';
 
@@ -30,13 +30,29 @@ export function tlsOptionsFor(settings: ConnectionSettings): TlsConnectionOption
   const tls: TlsConnectionOptions = {
     rejectUnauthorized: settings.acceptUntrustedCertificates !== true,
   };
-  if (settings.ca) tls.ca = [...defaultCaCertificates(), settings.ca];
-  if (settings.minTlsVersion) tls.minVersion = settings.minTlsVersion;
-  if (settings.ciphers) tls.ciphers = settings.ciphers;
+  if (settings.ca) {
+    // Building a context with a CA list parses every root certificate (~50 ms); a migration opens
+    // several connections per mailbox, so the context is built once per distinct setting and shared.
+    tls.secureContext = sharedSecureContext(settings.ca, settings.minTlsVersion, settings.ciphers);
+  } else {
+    if (settings.minTlsVersion) tls.minVersion = settings.minTlsVersion;
+    if (settings.ciphers) tls.ciphers = settings.ciphers;
+  }
   // SNI must not carry an IP literal (RFC 6066 §3); Node warns and some servers reset on it.
   const servername = settings.servername ?? (isIpLiteral(settings.host) ? undefined : settings.host);
   if (servername) tls.servername = servername;
   return tls;
+}
+
+const contexts = new Map<string, SecureContext>();
+function sharedSecureContext(ca: string, minVersion: ConnectionSettings['minTlsVersion'], ciphers: string | undefined): SecureContext {
+  const key = `${minVersion ?? ''}\0${ciphers ?? ''}\0${ca}`;
+  let context = contexts.get(key);
+  if (!context) {
+    context = createSecureContext({ ca: [...defaultCaCertificates(), ca], ...(minVersion ? { minVersion } : {}), ...(ciphers ? { ciphers } : {}) });
+    contexts.set(key, context);
+  }
+  return context;
 }
 
 let rootCache: string[] | null = null;

@@ -1,5 +1,5 @@
 /** MigrationState (the engine's ledger port) over the Kysely store; one instance per mailbox pair. */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { CommitRecord, FolderSyncState, LedgerEntry, LedgerStatus, MigrationState, SkipReason } from '../engine/state-port.js';
 import type { Database, MessageLedgerTable } from './schema.js';
 
@@ -104,10 +104,14 @@ export class MigrationStateRepository implements MigrationState {
   async commit(sourcePath: string, commits: readonly CommitRecord[]): Promise<void> {
     if (commits.length === 0) return;
     const now = this.now();
+    // One statement per chunk: preparing an UPDATE per message cost more than the copy itself.
     await this.db.transaction().execute(async (trx) => {
-      for (const c of commits) {
-        await trx.updateTable('message_ledger').set({ status: 'copied', target_uid: c.targetUid, updated_at: now })
-          .where('mailbox_id', '=', this.mailboxId).where('source_path', '=', sourcePath).where('source_uid', '=', c.sourceUid)
+      for (const part of chunks(commits, CHUNK)) {
+        const cases = sql.join(part.map((c) => sql`WHEN ${c.sourceUid} THEN ${c.targetUid}`), sql` `);
+        await trx.updateTable('message_ledger')
+          .set({ status: 'copied', updated_at: now, target_uid: sql<number | null>`CASE source_uid ${cases} END` })
+          .where('mailbox_id', '=', this.mailboxId).where('source_path', '=', sourcePath)
+          .where('source_uid', 'in', part.map((c) => c.sourceUid))
           .execute();
       }
     });
