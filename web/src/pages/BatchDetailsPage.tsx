@@ -1,0 +1,1 @@
+export function BatchDetailsPage(_props: { name?: string | null }) { return <h1>BatchDetailsPage</h1>; }

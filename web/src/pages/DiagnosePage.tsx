@@ -1,0 +1,94 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { api } from '../api.ts';
+import { DiagnoseReportView } from '../components/DiagnoseReportView.tsx';
+import { ErrorBox } from '../components/ErrorBox.tsx';
+import { href } from '../router.ts';
+import type { EndpointTestResult, EndpointView } from '../types.ts';
+
+/** Runs the endpoint's connection test (the diagnose probe) and shows every step with its verdict. */
+export function DiagnosePage({ name }: { name?: string | null }) {
+  const endpointName = name ?? '';
+  const [endpoint, setEndpoint] = useState<EndpointView | null>(null);
+  const [mailbox, setMailbox] = useState('');
+  const [user, setUser] = useState('');
+  const [password, setPassword] = useState('');
+  const [result, setResult] = useState<EndpointTestResult | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    api.get<EndpointView>(`/api/endpoints/${encodeURIComponent(endpointName)}`).then(setEndpoint, setError);
+    void run();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [endpointName]);
+
+  async function run(ev?: FormEvent) {
+    ev?.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const body: Record<string, string> = {};
+      if (mailbox.trim()) body.mailbox = mailbox.trim();
+      if (user.trim()) body.user = user.trim();
+      if (password) body.password = password;
+      setResult(await api.post<EndpointTestResult>(`/api/endpoints/${encodeURIComponent(endpointName)}/test`, body));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <>
+      <div className="breadcrumb"><a href={href('endpoints')}>Endpoints</a> ›</div>
+      <div className="page-head">
+        <div>
+          <h1>Diagnose {endpointName}</h1>
+          {endpoint && <div className="sub mono">{endpoint.host}:{endpoint.port} · {endpoint.security}{endpoint.admin ? ` · admin ${endpoint.admin.user} (${endpoint.admin.format})` : ''}</div>}
+        </div>
+        <a className="button" href={href('endpoints', endpointName, 'edit')}>Edit endpoint</a>
+      </div>
+      <div className="panel">
+        <form onSubmit={run}>
+          <p className="muted small" style={{ marginTop: 0 }}>
+            Walks DNS → TCP → TLS → IMAP → login with the endpoint's settings and names the failing layer with the fix.
+            Sign-in is tested when there is something to sign in with: a mailbox (through the endpoint's admin) or a user and password.
+          </p>
+          <div className="form-grid">
+            {endpoint?.admin ? (
+              <div className="field">
+                <label htmlFor="diag-mailbox">Mailbox to open through the admin</label>
+                <input id="diag-mailbox" type="text" value={mailbox} onChange={(e) => setMailbox(e.target.value)} placeholder="alice@contoso.com" />
+              </div>
+            ) : (
+              <>
+                <div className="field">
+                  <label htmlFor="diag-user">User name</label>
+                  <input id="diag-user" type="text" value={user} onChange={(e) => setUser(e.target.value)} autoComplete="off" />
+                </div>
+                <div className="field">
+                  <label htmlFor="diag-password">Password</label>
+                  <input id="diag-password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="off" />
+                </div>
+              </>
+            )}
+          </div>
+          <button type="submit" className="primary" disabled={busy}>{busy ? 'Testing…' : 'Run the test again'}</button>
+        </form>
+      </div>
+      <div aria-live="polite" className="visually-hidden">{busy ? 'Testing the connection' : result ? (result.ok ? 'The connection test passed' : `The connection test failed: ${result.verdict.message}`) : ''}</div>
+      <ErrorBox error={error} />
+      {result && (
+        <div className="panel">
+          {result.untrustedCertificateAccepted && (
+            <div className="alert warn"><strong>Untrusted certificate accepted</strong>{result.untrustedCertificateAccepted.message}</div>
+          )}
+          {result.warnings.map((w) => <div key={w.code} className="alert warn">{w.message}</div>)}
+          {result.login === 'skipped' && <p className="small muted">Sign-in was not tested: give a {endpoint?.admin ? 'mailbox' : 'user name and password'} above to test it.</p>}
+          <DiagnoseReportView report={result.report} title={`Diagnosis of ${endpointName}`} />
+        </div>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,52 @@
+import { useState, type FormEvent } from 'react';
+import { ApiError, buildUrl, setToken } from '../api.ts';
+import { ErrorBox } from '../components/ErrorBox.tsx';
+
+/** Asks for the admin token, checks it against the API, keeps it in session storage. */
+export function TokenPage({ expired }: { expired: boolean }) {
+  const [value, setValue] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const token = value.trim();
+    if (!token) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const res = await fetch(buildUrl('/api/info'), { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+      if (res.status === 401 || res.status === 403) {
+        setError(new ApiError(res.status, 'AUTH_TOKEN_INVALID', 'This admin token is not valid for this mailshift service.', 'Copy the token that `mailshift serve` printed when it first started (or the value of MAILSHIFT_ADMIN_TOKEN) and try again.', null));
+        return;
+      }
+      setToken(token);
+    } catch {
+      setError(new ApiError(0, 'NETWORK', 'The mailshift service cannot be reached. Is `mailshift serve` running?', null, null));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <main id="main" className="token-page">
+      <div className="panel">
+        <h1>Sign in to mailshift</h1>
+        {expired && <div className="alert warn" role="status">Your session ended or the token was refused. Enter the admin token again.</div>}
+        <p className="muted">
+          Enter the admin token of this service. <code>mailshift serve</code> prints it once when it first starts;
+          it is also the value of <code>MAILSHIFT_ADMIN_TOKEN</code> when that is set. The token is kept in this
+          browser tab only (session storage) and is forgotten when the tab closes.
+        </p>
+        <form onSubmit={submit}>
+          <div className="field">
+            <label htmlFor="token">Admin token</label>
+            <input id="token" type="password" autoComplete="off" spellCheck={false} value={value} onChange={(e) => setValue(e.target.value)} required autoFocus aria-invalid={error ? true : undefined} aria-describedby={error ? 'token-error' : undefined} />
+          </div>
+          <div id="token-error"><ErrorBox error={error} /></div>
+          <button type="submit" className="primary" disabled={busy || !value.trim()}>{busy ? 'Checking…' : 'Continue'}</button>
+        </form>
+      </div>
+    </main>
+  );
+}
