@@ -112,7 +112,8 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   const hub = new EventHub(ctx, { pollMs: options.eventPollMs ?? 1000, heartbeatMs: options.heartbeatMs ?? 15_000, log });
   const catalog = new RouteCatalog();
   app.addHook('onRoute', (route) => catalog.add(route));
-  app.addHook('onClose', async () => hub.close());
+  // SSE connections never end by themselves: end them before the server waits for its connections.
+  app.addHook('preClose', async () => hub.close());
   app.addHook('onSend', async (req, reply, payload) => {
     if (req.url.startsWith('/api/')) {
       reply.header('Cache-Control', 'no-store');
