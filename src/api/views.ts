@@ -234,7 +234,7 @@ export async function usersPage(ctx: BatchContext, batchId: number, query: Users
     case 'status': q = q.orderBy('status').orderBy('row_number'); break;
     case 'lastSync': q = q.orderBy(sql`last_sync_at is null`).orderBy('last_sync_at', 'desc'); break;
     case 'itemsSynced': q = q.orderBy('items_synced', 'desc'); break;
-    default: q = q.orderBy('row_number');
+    default: break; // the order the users were added in: CSV order, then later add-users CSVs
   }
   const rows = await q.orderBy('id').limit(query.limit).offset(query.offset).execute();
   return { total: Number(totalRow?.n ?? 0), users: rows.map(toBatchUser) };
