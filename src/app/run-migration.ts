@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { ConnectionSettings } from '../domain/mail-types.js';
 import type { Clock, Logger, MailStore } from '../engine/ports.js';
 import type { MigrationOptions } from '../engine/mailbox-migration.js';
+import type { ByteBudget } from '../engine/byte-budget.js';
 import { asMailshiftError, migrateMailbox } from '../engine/mailbox-migration.js';
 import type { MigrationReport } from '../engine/migration-report.js';
 import type { MigrationObserver } from '../engine/sync-options.js';
@@ -44,6 +45,8 @@ export interface RunMigrationInput {
   logger?: Logger;
   signal?: AbortSignal;
   clock?: Clock;
+  /** Shared by all mailboxes the process copies at once (bounded memory); private when absent. */
+  byteBudget?: ByteBudget;
   /** For tests and benchmarks: how stores are opened. */
   openStore?: (settings: ConnectionSettings, side: 'source' | 'target') => Promise<MailStore>;
 }
@@ -73,6 +76,7 @@ export async function runMigration(input: RunMigrationInput): Promise<MigrationR
         ...(input.observer ? { observer: input.observer } : {}),
         ...(input.logger ? { logger: input.logger } : {}),
         ...(input.signal ? { signal: input.signal } : {}),
+        ...(input.byteBudget ? { byteBudget: input.byteBudget } : {}),
       }, input.options);
     } catch (err) {
       const e = asMailshiftError(err);

@@ -19,6 +19,7 @@ import type { ItemBudget, MigrationObserver, SyncOptions } from './sync-options.
 import { contentKey, headerField } from './content-key.js';
 import { filterFlagsForTarget, flagDelta, normalizeFlags, sameFlags } from './flags.js';
 import { KeyPool } from './key-pool.js';
+import type { ByteBudget } from './byte-budget.js';
 
 export interface FolderSyncContext {
   source: MailStore;
@@ -27,6 +28,7 @@ export interface FolderSyncContext {
   folder: FolderPlanEntry;
   options: SyncOptions;
   budget: ItemBudget;
+  bytes: ByteBudget;
   clock: Clock;
   observer: MigrationObserver;
   /** Shared across folders for the mailbox report. */
@@ -221,19 +223,32 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
 
   // --- Copy, newest first; fetching batch n+1 while batch n is being appended -------------------
   const batches = batchesOf(candidates, options.batchMessages, options.batchBytes);
-  const fetchBatch = (metasOfBatch: MessageMeta[]): Promise<FetchedMessage[]> =>
-    collect(source.fetchMessages(metasOfBatch.map((m) => m.uid)));
-  let next: Promise<FetchedMessage[]> | null = batches[0] ? fetchBatch(batches[0]) : null;
+  // Each batch holds its share of the byte budget from before its fetch until its append is committed.
+  type Fetched = { messages: FetchedMessage[]; release: () => void };
+  const fetchBatch = async (metasOfBatch: MessageMeta[]): Promise<Fetched> => {
+    const release = await ctx.bytes.acquire(metasOfBatch.reduce((n, m) => n + m.size, 0), ctx.signal);
+    try {
+      return { messages: await collect(source.fetchMessages(metasOfBatch.map((m) => m.uid))), release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  };
+  let next: Promise<Fetched> | null = batches[0] ? fetchBatch(batches[0]) : null;
   try {
     for (let i = 0; i < batches.length; i++) {
       ctx.signal?.throwIfAborted();
       const fetched = await next!;
       next = batches[i + 1] ? fetchBatch(batches[i + 1]!) : null;
-      await copyBatch(ctx, report, targetStatus, pool, fetched, entries);
+      try {
+        await copyBatch(ctx, report, targetStatus, pool, fetched.messages, entries);
+      } finally {
+        fetched.release();
+      }
     }
   } finally {
-    // A prefetch still in flight must not surface as an unhandled rejection when we bail out.
-    next?.catch(() => undefined);
+    // A prefetch still in flight must give its bytes back and not surface as an unhandled rejection.
+    next?.then((f) => f.release(), () => undefined);
   }
 
   await state.putFolder({

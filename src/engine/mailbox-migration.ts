@@ -8,7 +8,8 @@ import { planFolders } from './folder-mapping.js';
 import type { FolderReport, MigrationReport, ReportedError, SkippedItem, VerifyResult } from './migration-report.js';
 import type { Clock, Logger, MailStore } from './ports.js';
 import type { MigrationState } from './state-port.js';
-import { ItemBudget } from './sync-options.js';
+import { DEFAULT_BYTE_BUDGET, ItemBudget } from './sync-options.js';
+import { ByteBudget } from './byte-budget.js';
 import type { MigrationObserver, SyncOptions } from './sync-options.js';
 import { RestartFolder, syncFolder } from './folder-sync.js';
 import { verifyMailbox } from './verify.js';
@@ -21,6 +22,8 @@ export interface MigrationDeps {
   logger?: Logger;
   observer?: MigrationObserver;
   signal?: AbortSignal;
+  /** Shared by every mailbox of the process; a private one is made when absent. */
+  byteBudget?: ByteBudget;
 }
 
 export interface MigrationOptions extends SyncOptions {
@@ -79,6 +82,7 @@ function mergeFolderReport(previous: FolderReport | undefined, next: FolderRepor
 
 export async function migrateMailbox(deps: MigrationDeps, options: MigrationOptions): Promise<MigrationReport> {
   const { clock, observer = {}, state } = deps;
+  const bytes = deps.byteBudget ?? new ByteBudget(DEFAULT_BYTE_BUDGET);
   const startedAt = clock.now();
   const folderReports = new Map<string, FolderReport>();
   const done = new Set<string>();
@@ -178,7 +182,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
         for (;;) {
           try {
             const report = await syncFolder({
-              source: from, target: to, state, folder, options, budget, clock, observer, skippedItems, droppedKeywords, signal,
+              source: from, target: to, state, folder, options, budget, bytes, clock, observer, skippedItems, droppedKeywords, signal,
             });
             report.created = created.has(folder.targetPath);
             const merged = mergeFolderReport(folderReports.get(folder.sourcePath), report);

@@ -20,8 +20,14 @@ export const DEFAULT_SYNC_OPTIONS: SyncOptions = {
   maxMessageSize: 35 * 1024 * 1024,
   maxItems: 500_000,
   batchMessages: 200,
-  batchBytes: 8 * 1024 * 1024,
+  batchBytes: 4 * 1024 * 1024,
 };
+
+/**
+ * Message bytes a process holds in memory at once, across all folders and mailboxes it copies.
+ * Enough for three folder workers to each hold a batch and prefetch the next one.
+ */
+export const DEFAULT_BYTE_BUDGET = 32 * 1024 * 1024;
 
 /** Progress callbacks; all optional, all synchronous, never allowed to throw into the engine. */
 export interface MigrationObserver {

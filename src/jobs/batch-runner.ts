@@ -19,6 +19,8 @@ import type { MigrationObserver } from '../engine/sync-options.js';
 import { FINISHED_BATCH_STATUSES, MAX_TRANSIENT_ATTEMPTS, userBackoffMs } from '../batch/batch-status.js';
 import type { BatchStatus, UserStatus } from '../batch/batch-status.js';
 import { describeAccount, pairKey, runMigration } from '../app/run-migration.js';
+import { ByteBudget } from '../engine/byte-budget.js';
+import { DEFAULT_BYTE_BUDGET } from '../engine/sync-options.js';
 import type { BatchContext } from '../app/batch-context.js';
 import { userConnections } from '../app/batch-connections.js';
 import type { UserConnections } from '../app/batch-connections.js';
@@ -83,6 +85,8 @@ const INTERRUPTED: ErrorCode = 'BATCH_SYNC_INTERRUPTED';
 export class BatchRunner {
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   private readonly running = new Map<number, Running>();
+  /** One allowance of in-memory message bytes for every mailbox this runner copies at once. */
+  private readonly byteBudget = new ByteBudget(DEFAULT_BYTE_BUDGET);
   private stopping = false;
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
@@ -255,7 +259,7 @@ export class BatchRunner {
       this.log(`${user.email_address}: ${claim.kind} sync started`);
       report = await runMigration({
         db: this.ctx.db, statePath: this.ctx.statePath, source: conns.source, target: conns.target,
-        options: this.migrationOptions(claim, conns), signal: entry.controller.signal,
+        options: this.migrationOptions(claim, conns), signal: entry.controller.signal, byteBudget: this.byteBudget,
         ...(this.options.observerFor ? { observer: this.options.observerFor(user.email_address, batch.name) } : {}),
         ...(this.ctx.openStore ? { openStore: this.ctx.openStore } : {}),
       });

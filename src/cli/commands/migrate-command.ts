@@ -4,7 +4,8 @@ import { EXIT_CODES, MailshiftError, exitCodeFor } from '../../domain/errors.js'
 import type { ConnectionSettings } from '../../domain/mail-types.js';
 import type { MigrationOptions } from '../../engine/mailbox-migration.js';
 import type { MigrationReport } from '../../engine/migration-report.js';
-import { DEFAULT_SYNC_OPTIONS } from '../../engine/sync-options.js';
+import { DEFAULT_BYTE_BUDGET, DEFAULT_SYNC_OPTIONS } from '../../engine/sync-options.js';
+import { ByteBudget } from '../../engine/byte-budget.js';
 import { describeAccount, runMigration } from '../../app/run-migration.js';
 import { parseUsersCsv } from '../../batch/users-csv.js';
 import { defaultStatePath, openSqliteStore } from '../../store/open-sqlite.js';
@@ -139,6 +140,7 @@ export function registerMigrateCommand(program: Command): void {
         const onSignal = (): void => controller.abort(new MailshiftError('INTERNAL', { detail: 'interrupted' }));
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
+        const byteBudget = new ByteBudget(DEFAULT_BYTE_BUDGET);
         const reports: MigrationReport[] = [];
         const failures: Array<{ label: string; error: unknown }> = [];
         let next = 0;
@@ -150,7 +152,7 @@ export function registerMigrateCommand(program: Command): void {
             const options = migrationOptionsFrom(opts, labels);
             if (job.userRoot) options.rules = { ...options.rules, userRoot: job.userRoot };
             try {
-              const report = await runMigration({ db: db!, statePath, source: job.source, target: job.target, options, observer: display!.observer(label), signal: controller.signal });
+              const report = await runMigration({ db: db!, statePath, source: job.source, target: job.target, options, observer: display!.observer(label), signal: controller.signal, byteBudget });
               reports.push(report);
               display!.finish(label, report.status);
             } catch (err) {
