@@ -110,7 +110,7 @@ describe('authentication', () => {
       ['GET', '/api/batches/x/report.json'], ['POST', '/api/events/ticket'], ['GET', '/api/events'], ['GET', '/api/openapi.json'], ['GET', '/api/no-such-route'],
     ];
     for (const [method, url] of routes) {
-      for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }]) {
+      for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer ${TOKEN}x` }]) {
         const r = await call(method, url, method === 'GET' || method === 'DELETE' ? undefined : {}, headers);
         assertError(r, 401, 'API_UNAUTHORIZED');
         if (url !== '/api/events') assert.match(String(r.headers['www-authenticate']), /^Bearer/);
