@@ -70,7 +70,9 @@ export function EndpointForm(props: {
     const tls: Record<string, unknown> = { servername: servername.trim() || null, minVersion: minTls || null, ciphers: ciphers.trim() || null };
     if (caPem) tls.caPem = caPem;
     else if (clearCa) tls.caPem = null;
-    b.tls = tls;
+    // On create, leave unset fields out (defaults); on edit, null means "back to the default".
+    if (!e) for (const k of Object.keys(tls)) if (tls[k] === null) delete tls[k];
+    if (Object.keys(tls).length > 0) b.tls = tls;
     if (useAdmin) {
       const admin: Record<string, unknown> = { user: adminUser.trim(), format: adminFormat };
       if (adminFormat === 'template') admin.loginTemplate = template;
@@ -124,8 +126,8 @@ export function EndpointForm(props: {
           <div className="field">
             <label htmlFor={id('security')}>Encryption</label>
             <select id={id('security')} value={security} onChange={(x) => setSecurity(x.target.value as Security)}>
-              <option value="ssl">SSL/TLS (implicit, port 993)</option>
-              <option value="starttls">STARTTLS (port 143)</option>
+              <option value="ssl">SSL/TLS (993)</option>
+              <option value="starttls">STARTTLS (143)</option>
               <option value="none">None (plain text)</option>
             </select>
           </div>

@@ -10,12 +10,10 @@ export function Pager(props: { offset: number; limit: number; total: number; onC
       <button type="button" disabled={offset === 0} onClick={() => props.onChange(Math.max(0, offset - limit), limit)}>Previous</button>
       <button type="button" disabled={last >= total} onClick={() => props.onChange(offset + limit, limit)}>Next</button>
       <button type="button" disabled={last >= total} onClick={() => props.onChange(Math.max(0, Math.floor((total - 1) / limit) * limit), limit)} aria-label="Last page">»</button>
-      <label className="row small">
-        Rows
-        <select value={limit} onChange={(e) => props.onChange(0, Number(e.target.value))}>
+      <label className="small" htmlFor="pager-rows">Rows</label>
+        <select id="pager-rows" value={limit} onChange={(e) => props.onChange(0, Number(e.target.value))}>
           {[25, 50, 100, 200].map((n) => <option key={n} value={n}>{n}</option>)}
         </select>
-      </label>
     </nav>
   );
 }

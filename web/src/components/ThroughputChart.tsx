@@ -1,9 +1,12 @@
 /** Messages per second over time, drawn as inline SVG from the progress samples received live. */
 export interface ThroughputSample { t: number; rate: number }
 
-export function ThroughputChart({ samples, windowMs = 10 * 60_000 }: { samples: ThroughputSample[]; windowMs?: number }) {
+export function ThroughputChart({ samples, maxWindowMs = 10 * 60_000 }: { samples: ThroughputSample[]; maxWindowMs?: number }) {
   const W = 640, H = 180, L = 44, R = 10, T = 10, B = 26;
   const now = samples.length ? samples[samples.length - 1]!.t : Date.now();
+  // The window grows with the data seen: from 1 minute up to maxWindowMs.
+  const first = samples.find((s) => s.t >= now - maxWindowMs)?.t ?? now;
+  const windowMs = Math.min(maxWindowMs, Math.max(60_000, Math.ceil((now - first) / 60_000) * 60_000));
   const start = now - windowMs;
   const visible = samples.filter((s) => s.t >= start);
   const max = Math.max(1, ...visible.map((s) => s.rate));
@@ -17,7 +20,7 @@ export function ThroughputChart({ samples, windowMs = 10 * 60_000 }: { samples: 
   const minutes = windowMs / 60_000;
   return (
     <figure style={{ margin: 0 }}>
-      <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Throughput over the last ${minutes} minutes: ${latest ? latest.rate.toFixed(1) : 0} messages per second now, ${avg.toFixed(1)} on average`}>
+      <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Throughput over the last ${minutes} minute${minutes === 1 ? '' : 's'}: ${latest ? latest.rate.toFixed(1) : 0} messages per second now, ${avg.toFixed(1)} on average`}>
         {ticks.map((v) => (
           <g key={v}>
             <line className="grid" x1={L} x2={W - R} y1={y(v)} y2={y(v)} />
@@ -26,7 +29,7 @@ export function ThroughputChart({ samples, windowMs = 10 * 60_000 }: { samples: 
         ))}
         {[0, 0.5, 1].map((f) => (
           <text key={f} className="axis-label" x={L + f * (W - L - R)} y={H - 6} textAnchor={f === 0 ? 'start' : f === 1 ? 'end' : 'middle'}>
-            {f === 1 ? 'now' : `−${Math.round(minutes * (1 - f))} min`}
+            {f === 1 ? 'now' : minutes <= 2 ? `−${Math.round(minutes * 60 * (1 - f))} s` : `−${Math.round(minutes * (1 - f))} min`}
           </text>
         ))}
         {points.length > 1 && (

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { api, ApiError } from '../api.ts';
+import { DiagnoseReportView } from '../components/DiagnoseReportView.tsx';
 import { EndpointForm } from '../components/EndpointForm.tsx';
 import { ErrorBox } from '../components/ErrorBox.tsx';
 import { navigate, href } from '../router.ts';
@@ -192,7 +193,8 @@ export function NewBatchPage() {
         )}
 
         {step === 1 && (
-          <form onSubmit={next} noValidate>
+          // Not a <form>: the "new endpoint" form is shown inside, and forms cannot nest.
+          <div>
             <div className="grid-2">
               <EndpointPicker label="Source endpoint (the old server)" id="source-endpoint" value={source} onChange={setSource} endpoints={endpoints} onCreate={() => setCreatingFor('source')} />
               <EndpointPicker label="Target endpoint (the new server)" id="target-endpoint" value={target} onChange={setTarget} endpoints={endpoints} onCreate={() => setCreatingFor('target')} />
@@ -201,6 +203,12 @@ export function NewBatchPage() {
               <div className="alert ok" role="status">
                 <strong>Endpoint {lastCreated.endpoint.name} created.</strong>
                 {lastCreated.test ? `Connection test: ${lastCreated.test.verdict.message}` : 'Saved without a connection test.'}
+                {lastCreated.test && (
+                  <details style={{ marginTop: '0.4rem' }}>
+                    <summary>Show the test's steps</summary>
+                    <DiagnoseReportView report={lastCreated.test.report} title={`Connection test of ${lastCreated.endpoint.name}`} />
+                  </details>
+                )}
               </div>
             )}
             {creatingFor && (
@@ -213,6 +221,7 @@ export function NewBatchPage() {
                   onCancel={() => setCreatingFor(null)}
                   onSaved={(endpoint, test) => {
                     setLastCreated({ endpoint, test });
+                    setEndpoints((list) => [...list.filter((x) => x.name !== endpoint.name), endpoint]);
                     if (creatingFor === 'source') setSource(endpoint.name);
                     else setTarget(endpoint.name);
                     setCreatingFor(null);
@@ -232,9 +241,9 @@ export function NewBatchPage() {
             {stepError && <p className="field-error" role="alert">{stepError}</p>}
             <div className="wizard-nav">
               <button type="button" onClick={() => setStep(0)}>Back</button>
-              <button type="submit" className="primary" disabled={validating || creatingFor !== null}>Next</button>
+              <button type="button" className="primary" onClick={() => void next()} disabled={validating || creatingFor !== null}>Next</button>
             </div>
-          </form>
+          </div>
         )}
 
         {step === 2 && (
