@@ -3,7 +3,7 @@
 # typechecks, then runs every suite against real Dovecot servers started on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-system-deps.sh
+bash scripts/install-system-deps.sh chromium   # chromium: the dashboard's browser test (test/web-e2e.test.ts)
 bash scripts/install-node-deps.sh
 npx --no-install tsc -p tsconfig.json
 # Each file starts its own servers on free ports, so two files can run side by side on 2 cores.
