@@ -29,6 +29,7 @@ const SRC_PW = 'src-secret';
 const DST_PW = 'dst-secret';
 const GOOD = ['ann@example.com', 'bob@example.com', 'cat@example.com'];
 const BAD = 'dan@example.com';
+const LATE = 'eve@example.com';
 const MB = 1024 * 1024;
 
 function ensureChromium(): string | null {
@@ -85,7 +86,7 @@ before(async () => {
   if (skipReason) return;
   mkdirSync(ARTIFACTS, { recursive: true });
   ensureDashboardBuilt();
-  const users = [...GOOD, BAD];
+  const users = [...GOOD, BAD, LATE];
   [source, target] = await Promise.all([
     startDovecot({ name: 'web-src', folderStyle: 'dovecot', users: users.map((user) => ({ user, password: SRC_PW })) }),
     startDovecot({ name: 'web-dst', folderStyle: 'exchange', users: users.map((user) => ({ user, password: DST_PW })) }),
@@ -93,6 +94,7 @@ before(async () => {
   await Promise.all(GOOD.map((user, i) => fillMailbox(source, { user, password: SRC_PW },
     generateCorpus({ messages: 900, seed: 300 + i, largeMessages: i === 0 ? { count: 1, bytes: 2 * MB } : { count: 0, bytes: 4096 } }), { connections: 4 })));
 
+  await fillMailbox(source, { user: LATE, password: SRC_PW }, generateCorpus({ messages: 40, seed: 399, folders: ['INBOX', 'Sent'] }));
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}/`;
   serve = spawn(process.execPath, [BIN, 'serve', '--state', join(work, 'state.sqlite'), '--port', String(port), '--poll', '300ms'], {
@@ -158,6 +160,12 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByRole('heading', { name: 'Migration batches' }).waitFor();
     await page.getByText('No migration batches yet').waitFor();
+    // Keyboard: the first Tab reaches "Skip to content", the next ones the main navigation.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Migration batches');
 
     // 2. The source endpoint, with the test bed's CA uploaded; the connection test is shown.
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Endpoints' }).click();
@@ -264,6 +272,14 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     await page.waitForFunction(() => document.querySelectorAll('tbody tr[data-user]').length === 1);
     assert.equal(await page.locator('tbody tr[data-user]').getAttribute('data-user'), BAD);
 
+    await page.getByLabel('Status', { exact: true }).selectOption('');
+
+    // Add a user to the running batch: it appears (the page refetches when the total changes) and syncs.
+    await page.getByRole('button', { name: 'Add users to this batch…' }).click();
+    await page.getByLabel('Add users from a CSV file').setInputFiles({ name: 'late.csv', mimeType: 'text/csv', buffer: csv([`${LATE},${LATE},${SRC_PW},${LATE},${DST_PW}`]) });
+    await page.getByText('1 user added from late.csv.').waitFor();
+    await page.locator(`tr[data-user="${LATE}"] .badge`, { hasText: /^(Synced|IncrementalSynced)$/ }).waitFor({ timeout: 120_000 });
+
     // 9. The error report.
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download error report' }).click()]);
     const reportPath = join(ARTIFACTS, 'Wave1-report.csv');
@@ -277,8 +293,8 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     const row = page.locator('tr[data-batch="Wave1"]');
     await row.getByText('SyncedWithErrors').waitFor();
     const cells = await row.locator('td').allInnerTexts();
-    assert.equal(cells[1], '4', 'total');
-    assert.equal(cells[2], '3', 'synced');
+    assert.equal(cells[1], '5', 'total');
+    assert.equal(cells[2], '4', 'synced');
     assert.equal(cells[4], '1', 'failed');
     await shot(page, '12-batches');
 

@@ -1,5 +1,5 @@
 import { Fragment, useCallback, useEffect, useRef, useState } from 'react';
-import { api, download } from '../api.ts';
+import { api, ApiError, download } from '../api.ts';
 import { BatchActions } from '../components/BatchActions.tsx';
 import { ErrorBox } from '../components/ErrorBox.tsx';
 import { Pager } from '../components/Pager.tsx';
@@ -8,7 +8,7 @@ import { ThroughputChart, type ThroughputSample } from '../components/Throughput
 import { formatAgo, formatBytes, formatCount, formatDuration, formatMB, formatPercent, formatRate, formatTime } from '../format.ts';
 import { LiveIndicator, useLiveEvents } from '../live.tsx';
 import { href, navigate } from '../router.ts';
-import { USER_STATUSES, type BatchDetail, type BatchSummary, type BatchUser, type SkippedItem, type UsersPage } from '../types.ts';
+import { USER_STATUSES, type BatchDetail, type BatchSummary, type BatchUser, type CsvProblem, type SkippedItem, type UsersPage } from '../types.ts';
 
 const FILTERS: Array<{ value: string; label: string }> = [
   { value: '', label: 'All users' },
@@ -26,6 +26,7 @@ const SORTS: Array<{ value: string; label: string }> = [
 ];
 
 interface Rate { rate: number; at: number }
+const ACTIVE = new Set(['Starting', 'Syncing', 'IncrementalSyncing', 'Completing', 'Synced', 'SyncedWithErrors']);
 
 /** One batch: summary, actions, throughput chart, the per-user report (paged on the server), error report. */
 export function BatchDetailsPage({ name }: { name?: string | null }) {
@@ -75,6 +76,21 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
     const t = setInterval(() => setNow(Date.now()), 2000);
     return () => clearInterval(t);
   }, []);
+  const active = batch ? ACTIVE.has(batch.status) && batch.counts.syncing > 0 : false;
+  useEffect(() => {
+    // Nothing runs: no progress events come, so the chart would hold its last rate. Record zeros instead.
+    if (active) return;
+    const t = setInterval(() => {
+      setSamples((list) => {
+        const last = list[list.length - 1];
+        if (!last) return list;
+        const at = Date.now();
+        lastItems.current = lastItems.current ? { ...lastItems.current, t: at } : null;
+        return [...list.filter((x) => x.t > at - 30 * 60_000), { t: at, rate: 0 }];
+      });
+    }, 5000);
+    return () => clearInterval(t);
+  }, [active]);
 
   const scheduleRefetch = useCallback(() => {
     if (refetchTimer.current) return;
@@ -105,7 +121,11 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
     } else if (e.event === 'batch' && d.batch && typeof d.batch === 'object') {
       const b = d.batch;
       if (b.name.toLowerCase() !== batchName.toLowerCase()) return;
-      setBatch((old) => (old ? { ...old, ...b } : old));
+      setBatch((old) => {
+        // Users just added (add-users) are not announced one by one: refetch the page when the total changes.
+        if (old && old.counts.total !== b.counts.total) scheduleRefetch();
+        return old ? { ...old, ...b } : old;
+      });
       addSample(b, time);
       if (d.previousStatus && d.previousStatus !== b.status) setAnnounce(`The batch is now ${b.status}.`);
     } else if (e.event === 'user' && d.user) {
@@ -114,7 +134,7 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
       setPage((p) => (p ? { ...p, users: p.users.map((x) => (x.emailAddress === u.emailAddress ? { ...x, ...u } : x)) } : p));
       if (d.previousStatus && d.previousStatus !== u.status) {
         setAnnounce(`${u.emailAddress} is now ${u.status}.`);
-        if (status) scheduleRefetch();
+        if (status || sort !== 'row') scheduleRefetch();
       }
     } else if (e.event === 'batch-removed' && d.name?.toLowerCase() === batchName.toLowerCase()) {
       navigate('batches');
@@ -174,6 +194,7 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
         }}
       />
       <ErrorBox error={actionError} />
+      {batch.allowedCommands.includes('add-users') && <AddUsers batch={batchName} onAdded={(n) => { setAnnounce(`${n} users added.`); void loadBatch(); void loadUsers(); }} />}
       {batch.warnings.map((w, i) => <div key={i} className="alert warn" role="note"><strong>Warning</strong>{w}</div>)}
 
       <div className="stats" aria-label="Batch totals">
@@ -374,5 +395,56 @@ function SkippedItems({ batch, count }: { batch: string; count: number }) {
       <ErrorBox error={error} />
       {items && <SkippedTable items={items} withUser />}
     </section>
+  );
+}
+
+/** add-users: another CSV in the same format; checked as a whole, problems shown with their rows. */
+function AddUsers({ batch, onAdded }: { batch: string; onAdded: (added: number) => void }) {
+  const [open, setOpen] = useState(false);
+  const [problems, setProblems] = useState<CsvProblem[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [result, setResult] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  async function upload(file: File | undefined) {
+    if (!file) return;
+    setBusy(true);
+    setProblems(null);
+    setError(null);
+    setResult('');
+    try {
+      const r = await api.post<{ added: number }>(`/api/batches/${encodeURIComponent(batch)}/users`, { csv: await file.text() });
+      setResult(`${r.added} user${r.added === 1 ? '' : 's'} added from ${file.name}.`);
+      onAdded(r.added);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'API_CSV_INVALID') setProblems(((err.body as { errors?: CsvProblem[] })?.errors) ?? []);
+      else setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  if (!open) return <p className="small"><button type="button" className="link" onClick={() => setOpen(true)}>Add users to this batch…</button></p>;
+  return (
+    <div className="panel">
+      <div className="field">
+        <label htmlFor="add-users-file">Add users from a CSV file (same columns as the batch's)</label>
+        <input id="add-users-file" type="file" accept=".csv,text/csv,text/plain" disabled={busy} onChange={(e) => { void upload(e.target.files?.[0]); e.target.value = ''; }} />
+      </div>
+      <div aria-live="polite">
+        {busy && <p className="muted">Adding…</p>}
+        {result && <div className="alert ok">{result}</div>}
+        {problems && (
+          <div className="alert error" role="alert">
+            <strong>Nothing was added: the file has {problems.length} problem{problems.length === 1 ? '' : 's'}.</strong>
+            <ul className="csv-errors">
+              {problems.map((p, i) => <li key={i}><span className="rowno">{p.row !== null ? `Row ${p.row}` : 'File'}</span> {p.message}{p.remediation && <div className="small">{p.remediation}</div>}</li>)}
+            </ul>
+          </div>
+        )}
+      </div>
+      <ErrorBox error={error} />
+      <button type="button" onClick={() => setOpen(false)}>Close</button>
+    </div>
   );
 }

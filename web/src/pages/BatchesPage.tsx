@@ -86,8 +86,8 @@ export function BatchesPage() {
               )}
               {batches.map((b) => (
                 <tr key={b.name} data-batch={b.name}>
-                  <th scope="row" style={{ background: 'none', position: 'static' }}>
-                    <a href={href('batch', b.name)}>{b.name}</a>
+                  <th scope="row" className="rowhead">
+                    <a href={href('batch', b.name)}><b>{b.name}</b></a>
                     <div className="small muted">{b.source} → {b.target}</div>
                     {b.warnings.length > 0 && <div className="small" style={{ color: 'var(--warn)' }} title={b.warnings.join('\n')}>⚠ {b.warnings.length} warning{b.warnings.length > 1 ? 's' : ''}</div>}
                   </th>
