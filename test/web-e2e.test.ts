@@ -134,8 +134,12 @@ after(async () => {
   await Promise.all([source?.stop(), target?.stop()]);
 });
 
-async function shot(page: Page, name: string): Promise<void> {
+async function shot(page: Page, name: string, docsName?: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  // MAILSHIFT_DOCS_SCREENSHOTS=1 refreshes the pictures of docs/dashboard.md (the visible part of the page).
+  if (docsName && process.env.MAILSHIFT_DOCS_SCREENSHOTS === '1') {
+    await page.screenshot({ path: join(ROOT, 'docs', 'images', `dashboard-${docsName}.png`) });
+  }
 }
 
 function csv(rows: string[]): Buffer {
@@ -192,7 +196,7 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     await page.getByRole('button', { name: 'Run the test again' }).click();
     await page.locator('.diag-step[data-step="login"] .badge', { hasText: 'PASS' }).waitFor();
     assert.match(await page.locator('.diag-step[data-step="imap"]').innerText(), /IMAP4rev1/);
-    await shot(page, '05-diagnose');
+    await shot(page, '05-diagnose', 'diagnose');
 
     // 4. New batch: a CSV with an error is refused inline with its row number; nothing is created.
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Migration batches' }).click();
@@ -206,7 +210,7 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     assert.match(problemText, /Row 3/);
     assert.match(problemText, /wrong number of columns/i);
     assert.ok(await page.getByRole('button', { name: 'Next' }).isDisabled());
-    await shot(page, '06-csv-error');
+    await shot(page, '06-csv-error', 'csv-error');
     const listed = await (await fetch(`${baseUrl}api/batches`, { headers: { authorization: `Bearer ${TOKEN}` } })).json() as { batches: unknown[] };
     assert.equal(listed.batches.length, 0, 'nothing was created from an invalid CSV');
 
@@ -258,7 +262,7 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     const annRow = page.locator(`tr[data-user="${GOOD[0]}"]`);
     assert.match(await annRow.locator('td').nth(4).innerText(), /^1$/, 'the 2 MB message was skipped');
     await page.waitForTimeout(1500);
-    await shot(page, '10-batch-details');
+    await shot(page, '10-batch-details', 'batch-details');
 
     // A user's details: the skipped message with why and what to do.
     await annRow.getByRole('button', { name: GOOD[0]! }).click();
@@ -296,7 +300,7 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     assert.equal(cells[1], '5', 'total');
     assert.equal(cells[2], '4', 'synced');
     assert.equal(cells[4], '1', 'failed');
-    await shot(page, '12-batches');
+    await shot(page, '12-batches', 'batches');
 
     // The messages really are on the target (all but the skipped 2 MB one).
     const [s, t] = await Promise.all([readMailbox(source, { user: GOOD[1]!, password: SRC_PW }), readMailbox(target, { user: GOOD[1]!, password: DST_PW })]);

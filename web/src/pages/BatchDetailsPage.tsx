@@ -202,7 +202,8 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
         <Stat label="Synced" value={formatCount(batch.counts.synced)} />
         <Stat label="Finalized" value={formatCount(batch.counts.finalized)} />
         <Stat label="Failed" value={formatCount(batch.counts.failed)} tone={batch.counts.failed > 0 ? 'bad' : undefined} />
-        <Stat label="Syncing / queued" value={`${formatCount(batch.counts.syncing)} / ${formatCount(batch.counts.queued)}`} />
+        <Stat label="Syncing" value={formatCount(batch.counts.syncing)} />
+        <Stat label="Queued" value={formatCount(batch.counts.queued)} />
         <Stat label="% synced" value={formatPercent(batch.percentSynced)} />
         <Stat label="Items synced" value={formatCount(batch.itemsSynced)} />
         <Stat label="Items skipped" value={formatCount(batch.itemsSkipped)} />
