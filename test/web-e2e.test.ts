@@ -189,6 +189,13 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     await page.getByRole('link', { name: 'Back to endpoints' }).click();
     await page.locator('tr[data-endpoint="old-imap"]').getByText('passed').waitFor();
     await shot(page, '04-endpoints');
+    // Edit: a new concurrency limit (no password is ever sent back to the form).
+    await page.getByRole('link', { name: 'Edit old-imap' }).click();
+    await page.getByLabel('Maximum concurrent migrations').fill('5');
+    await page.getByRole('button', { name: 'Save endpoint' }).click();
+    await page.getByText('Endpoint old-imap saved.').waitFor();
+    await page.getByRole('link', { name: 'Back to endpoints' }).click();
+    assert.equal((await page.locator('tr[data-endpoint="old-imap"] td').nth(4).innerText()).trim(), '5');
     await page.getByRole('link', { name: 'Diagnose old-imap' }).click();
     await page.getByText('Connection test passed', { exact: true }).waitFor();
     await page.getByLabel('User name').fill(GOOD[0]!);
@@ -306,6 +313,15 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     const [s, t] = await Promise.all([readMailbox(source, { user: GOOD[1]!, password: SRC_PW }), readMailbox(target, { user: GOOD[1]!, password: DST_PW })]);
     const junk = s.filter((m) => m.folder === 'Junk').length;
     assert.equal(t.length, s.length - junk, 'every message but the excluded Junk folder was copied');
+
+    // Remove the batch, after a confirmation; its row goes away (mailboxes are never touched).
+    await page.getByRole('button', { name: 'Remove Wave1' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Remove the batch?' });
+    await dialog.waitFor();
+    await shot(page, '13-remove-confirmation');
+    await dialog.getByRole('button', { name: 'Remove batch' }).click();
+    await page.getByText('No migration batches yet').waitFor({ timeout: 60_000 });
+    assert.equal((await readMailbox(target, { user: GOOD[1]!, password: DST_PW })).length, t.length, 'removing a batch leaves the mail where it is');
 
     // Sign out: back to the token page, the token is forgotten.
     await page.getByRole('button', { name: 'Sign out' }).click();

@@ -70,8 +70,14 @@ export function EndpointForm(props: {
     const tls: Record<string, unknown> = { servername: servername.trim() || null, minVersion: minTls || null, ciphers: ciphers.trim() || null };
     if (caPem) tls.caPem = caPem;
     else if (clearCa) tls.caPem = null;
-    // On create, leave unset fields out (defaults); on edit, null means "back to the default".
-    if (!e) for (const k of Object.keys(tls)) if (tls[k] === null) delete tls[k];
+    if (!e) {
+      // On create, leave unset fields out: the defaults apply.
+      for (const k of Object.keys(tls)) if (tls[k] === null) delete tls[k];
+    } else {
+      // On edit, send only what changed (null = back to the default).
+      const was: Record<string, unknown> = { servername: e.tls.servername, minVersion: e.tls.minVersion, ciphers: e.tls.ciphers };
+      for (const k of Object.keys(was)) if (tls[k] === was[k]) delete tls[k];
+    }
     if (Object.keys(tls).length > 0) b.tls = tls;
     if (useAdmin) {
       const admin: Record<string, unknown> = { user: adminUser.trim(), format: adminFormat };
@@ -80,6 +86,12 @@ export function EndpointForm(props: {
       b.admin = admin;
     } else if (!e || e.admin) {
       b.admin = null;
+    }
+    if (e) {
+      const same: Record<string, unknown> = { host: e.host, security: e.security, maxConcurrentMigrations: e.maxConcurrentMigrations, maxConcurrentIncrementalSyncs: e.maxConcurrentIncrementalSyncs, acceptUntrustedCertificates: e.acceptUntrustedCertificates, port: e.port };
+      for (const k of Object.keys(same)) if (b[k] === same[k]) delete b[k];
+      if (b.admin && e.admin && !adminPassword && e.admin.user === adminUser.trim() && e.admin.format === adminFormat && (adminFormat !== 'template' || e.admin.loginTemplate === template)) delete b.admin;
+      if (security === 'none' && e.security === 'none') delete b.allowInsecure;
     }
     if (skipVerification) b.skipVerification = true;
     if (testMailbox.trim()) b.testMailbox = testMailbox.trim();
