@@ -158,7 +158,7 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     await page.goto(baseUrl);
     await page.getByLabel('Admin token').fill('wrong-token-wrong-token');
     await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByText('This admin token is not valid').waitFor();
+    await page.getByText('The admin token is missing or wrong').waitFor();
     await shot(page, '01-token');
     await page.getByLabel('Admin token').fill(TOKEN);
     await page.getByRole('button', { name: 'Continue' }).click();

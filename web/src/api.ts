@@ -120,6 +120,17 @@ export const api = {
   del: <T>(path: string) => request<T>('DELETE', path),
 };
 
+/** Checks a token against GET /api/info without storing it; throws the API's error (API_UNAUTHORIZED…). */
+export async function checkToken(token: string): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(buildUrl('/api/info'), { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'The mailshift service cannot be reached. Is `mailshift serve` running?', null, null);
+  }
+  if (!response.ok) throw await toApiError(response);
+}
+
 /** Fetches a file with the token and hands it to the browser as a download. */
 export async function download(path: string, query: RequestOptions['query'], fallbackName: string): Promise<void> {
   const response = await fetch(buildUrl(path, query), { headers: authHeaders() });

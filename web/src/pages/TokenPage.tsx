@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { ApiError, buildUrl, setToken } from '../api.ts';
+import { checkToken, setToken } from '../api.ts';
 import { ErrorBox } from '../components/ErrorBox.tsx';
 
 /** Asks for the admin token, checks it against the API, keeps it in session storage. */
@@ -15,14 +15,10 @@ export function TokenPage({ expired }: { expired: boolean }) {
     setBusy(true);
     setError(null);
     try {
-      const res = await fetch(buildUrl('/api/info'), { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
-      if (res.status === 401 || res.status === 403) {
-        setError(new ApiError(res.status, 'AUTH_TOKEN_INVALID', 'This admin token is not valid for this mailshift service.', 'Copy the token that `mailshift serve` printed when it first started (or the value of MAILSHIFT_ADMIN_TOKEN) and try again.', null));
-        return;
-      }
+      await checkToken(token);
       setToken(token);
-    } catch {
-      setError(new ApiError(0, 'NETWORK', 'The mailshift service cannot be reached. Is `mailshift serve` running?', null, null));
+    } catch (err) {
+      setError(err);
     } finally {
       setBusy(false);
     }
