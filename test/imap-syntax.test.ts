@@ -66,9 +66,11 @@ test('connect options: TLS modes, authzid forces SASL PLAIN, no logger, no auto 
   assert.equal(ssl.logger, false);
   assert.equal(ssl.disableAutoIdle, true);
   assert.equal(ssl.tls?.rejectUnauthorized, true);
-  assert.equal(ssl.tls?.minVersion, 'TLSv1.2');
+  // With a CA, the CA list and minVersion live in one shared SecureContext per distinct setting (edb0760).
+  assert.ok(ssl.tls?.secureContext, 'a secure context is built from the CA');
+  assert.equal(imapFlowOptionsFor({ ...base, security: 'ssl', ca: '-----BEGIN CERTIFICATE-----', minTlsVersion: 'TLSv1.2' }).tls?.secureContext, ssl.tls?.secureContext, 'and shared');
+  assert.notEqual(imapFlowOptionsFor({ ...base, security: 'ssl', ca: '-----BEGIN CERTIFICATE-----' }).tls?.secureContext, ssl.tls?.secureContext, 'per distinct setting');
   assert.equal(ssl.tls?.servername, 'imap.example.com');
-  assert.ok(Array.isArray(ssl.tls?.ca) && (ssl.tls?.ca as string[]).includes('-----BEGIN CERTIFICATE-----'));
   assert.equal(ssl.connectionTimeout, 15000);
   assert.equal(ssl.greetingTimeout, 15000);
   const starttls = imapFlowOptionsFor({ ...base, port: 143, security: 'starttls', authzid: 'alice', connectTimeoutMs: 5000 });

@@ -5,7 +5,10 @@
  * keeps exactly one command in flight (see append-writer.ts for why that matters).
  *
  * It understands only what APPEND needs: continuations, tagged status responses with their
- * response code, and the untagged CAPABILITY / BYE / greeting. Everything else is read and ignored.
+ * response code, and the untagged CAPABILITY / BYE / greeting / UIDVALIDITY. Responses are framed
+ * by ResponseFramer (literals copied once, never tokenised); numbered untagged responses (FETCH,
+ * EXPUNGE) can be taken raw by `untaggedHook` — the FETCH reader (fetch-reader.ts) parses message
+ * data that way. Everything else is read and ignored.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -14,6 +17,7 @@ import { MailshiftError } from '../domain/errors.js';
 import { classifyError, type ErrorContext } from './classify-error.js';
 import { connectTimeoutOf, tlsOptionsFor } from './connect-options.js';
 import { quoteString } from './imap-syntax.js';
+import { ResponseFramer, responseToString, type RawResponse } from './response-framer.js';
 
 export interface TaggedResponse {
   tag: string;
@@ -62,11 +66,15 @@ export class ImapWire {
   /** RFC 7889 APPENDLIMIT=n (server-wide), or null. */
   appendLimit: number | null = null;
   byeText: string | null = null;
+  /** The last `* OK [UIDVALIDITY n]` seen (SELECT/EXAMINE, RFC 3501 §7.1); reset it before sending one. */
+  uidValidity: bigint | null = null;
   private socket: net.Socket;
-  private buffer: Buffer = Buffer.alloc(0);
-  /** Pieces of a response that spans literals (`{n}` at line end, RFC 3501 §4.3). */
-  private pending: Buffer[] = [];
-  private literalRemaining = 0;
+  private readonly framer = new ResponseFramer((response) => this.onResponse(response));
+  /**
+   * Sees every numbered untagged response ("* 12 FETCH ...", "* 3 EXPUNGE") before the generic
+   * handling, with literals as Buffers; returns true when it consumed the response.
+   */
+  untaggedHook: ((response: RawResponse) => boolean) | null = null;
   private tagCounter = 0;
   private readonly tagged = new Map<string, TaggedWaiter>();
   private continuation: ContinuationWaiter | null = null;
@@ -164,7 +172,7 @@ export class ImapWire {
     if (response.status !== 'OK') throw Object.assign(taggedFailure(response), { tlsFailed: true });
     // Bytes the server sent after its OK but before the handshake would be plaintext injected by a
     // man in the middle (CVE-2011-0411 class); they must not be parsed as protected data.
-    if (this.buffer.length > 0) throw Object.assign(new Error('Server sent data after the STARTTLS response'), { code: 'STARTTLS_INJECTION', tlsFailed: true });
+    if (this.framer.holding) throw Object.assign(new Error('Server sent data after the STARTTLS response'), { code: 'STARTTLS_INJECTION', tlsFailed: true });
     const plain = this.socket;
     plain.removeAllListeners('data');
     plain.removeAllListeners('close');
@@ -290,31 +298,24 @@ export class ImapWire {
   }
 
   private onData(chunk: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    for (;;) {
-      if (this.literalRemaining > 0) {
-        if (this.buffer.length === 0) return;
-        const take = Math.min(this.literalRemaining, this.buffer.length);
-        this.pending.push(this.buffer.subarray(0, take));
-        this.buffer = this.buffer.subarray(take);
-        this.literalRemaining -= take;
-        continue;
-      }
-      const eol = this.buffer.indexOf('\r\n');
-      if (eol < 0) return;
-      const line = this.buffer.subarray(0, eol);
-      this.buffer = this.buffer.subarray(eol + 2);
-      const literal = /\{(\d+)\+?\}$/.exec(line.toString('latin1'));
-      if (literal) {
-        this.pending.push(line, Buffer.from('\r\n'));
-        this.literalRemaining = Number(literal[1]);
-        continue;
-      }
-      this.pending.push(line);
-      const response = Buffer.concat(this.pending).toString('utf8');
-      this.pending = [];
-      this.dispatch(response);
+    if (this.fatal) return;
+    try {
+      this.framer.push(chunk);
+    } catch (err) {
+      // An impossible literal size: the stream cannot be re-aligned, so the connection is over.
+      this.socketError ??= err as Error;
+      this.destroy();
     }
+  }
+
+  private onResponse(response: RawResponse): void {
+    const first = response.text[0];
+    // "* <number> ..." (FETCH, EXPUNGE, EXISTS, RECENT): offered raw to the hook, so that message
+    // data in literals never goes through a string.
+    if (this.untaggedHook && first !== undefined && first.length > 2 && first[0] === 0x2a && (first[2] ?? 0) >= 0x30 && (first[2] ?? 0) <= 0x39) {
+      if (this.untaggedHook(response)) return;
+    }
+    this.dispatch(responseToString(response));
   }
 
   private dispatch(line: string): void {
@@ -357,6 +358,7 @@ export class ImapWire {
     } else if (kind === 'OK' || kind === 'PREAUTH' || kind === 'BYE') {
       const resp = parseRespText(rest);
       if (resp.code === 'CAPABILITY') this.setCapabilities(resp.codeArgs);
+      if (resp.code === 'UIDVALIDITY' && /^\d+$/.test(resp.codeArgs)) this.uidValidity = BigInt(resp.codeArgs);
       if (kind === 'BYE') this.byeText = rest;
       if (this.greetingWaiter) {
         const waiter = this.greetingWaiter;
@@ -405,5 +407,16 @@ export class ImapWire {
 
   destroy(): void {
     if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  /**
+   * Drops the connection after `ms` without any traffic, failing what is in flight (CONN_TIMEOUT).
+   * A server that stops answering mid-response must not hang the caller forever.
+   */
+  setIdleTimeout(ms: number): void {
+    this.socket.setTimeout(ms, () => {
+      this.socketError ??= Object.assign(new Error(`No data from the server for ${ms} ms`), { code: 'ETIMEOUT', details: { socketTimeout: ms } });
+      this.destroy();
+    });
   }
 }

@@ -1,6 +1,7 @@
 /**
  * MailStore over imapflow (control commands and the source side), with APPEND delegated to the
- * pipelined writer on a second, lazily opened connection.
+ * pipelined writer on a second, lazily opened connection, and bulk message FETCH (by default) to
+ * the raw fetch reader on another lazily opened connection (fetch-reader.ts).
  *
  * imapflow's fetch() is an async generator that must be consumed to the end or the connection is
  * left mid-response; and while it is open no other command can run, so a caller that interleaves
@@ -18,9 +19,20 @@ import { classifyError, type ErrorContext, type Side } from './classify-error.js
 import { connectTimeoutOf, imapFlowOptionsFor } from './connect-options.js';
 import { AppendWriter, type AppendWriterOptions } from './append-writer.js';
 import { chunkUidSets } from './imap-syntax.js';
+import { FetchReader, type FetchReaderOptions } from './fetch-reader.js';
 
 export interface MailStoreOptions {
-  /** Messages per UID FETCH BODY.PEEK[] round trip; bounds memory (imapflow buffers each whole). */
+  /**
+   * How fetchMessages() reads message bodies:
+   *  - 'raw' (default): a second, lazily opened connection of our own (fetch-reader.ts) that
+   *    pipelines UID FETCH commands and takes literals straight from the socket buffers;
+   *  - 'imapflow': imapflow's fetchAll on the control connection, one chunk per round trip.
+   * Both return identical bytes, flags, dates and sizes (test/imap-raw-fetch.test.ts compares them).
+   */
+  fetchMode?: 'raw' | 'imapflow';
+  /** Options of the raw fetch connection. */
+  fetch?: FetchReaderOptions;
+  /** 'imapflow' mode: messages per UID FETCH BODY.PEEK[] round trip; bounds memory (imapflow buffers each whole). */
   messagesPerFetch?: number;
   /** Messages per header / metadata FETCH. */
   headersPerFetch?: number;
@@ -30,6 +42,13 @@ export interface MailStoreOptions {
 }
 
 const LOGOUT_TIMEOUT_MS = 5000;
+
+/**
+ * RFC822.SIZEs at or above this, learnt from fetchMeta, are remembered for the open folder so the
+ * raw fetch can give a large message a command of its own; smaller ones are estimated (keeps the
+ * map small in folders with millions of messages).
+ */
+const REMEMBER_SIZE_FROM = 256 * 1024;
 
 /** UID sets stay below ~7 KB so the whole command line is under 8 KB (RFC 7162 §4 advice). */
 const MAX_SET_CHARS = 7000;
@@ -73,6 +92,10 @@ class ImapFlowMailStore implements MailStore {
   readonly delimiter: string | null;
   readonly namespacePrefix: string;
   private writer: Promise<AppendWriter> | null = null;
+  private reader: Promise<FetchReader> | null = null;
+  /** The folder open on the control connection (the raw fetch connection EXAMINEs the same one). */
+  private current: { path: string; uidValidity: bigint; modseq: boolean } | null = null;
+  private readonly largeSizes = new Map<number, number>();
   private closed = false;
 
   constructor(
@@ -158,6 +181,8 @@ class ImapFlowMailStore implements MailStore {
   }
 
   async openFolder(path: string, options: { readOnly: boolean }): Promise<FolderStatus> {
+    this.current = null;
+    this.largeSizes.clear();
     let box;
     try {
       box = await this.client.mailboxOpen(path, { readOnly: options.readOnly });
@@ -170,6 +195,8 @@ class ImapFlowMailStore implements MailStore {
       }
       throw this.fail(err, path);
     }
+    // imapflow asks for MODSEQ whenever the open folder reports a HIGHESTMODSEQ; so does the raw fetch.
+    this.current = { path: box.path, uidValidity: BigInt(box.uidValidity), modseq: !box.noModseq && box.highestModseq !== undefined };
     return {
       path: box.path,
       uidValidity: BigInt(box.uidValidity),
@@ -207,11 +234,13 @@ class ImapFlowMailStore implements MailStore {
     for (const range of this.ranges(uids, this.options.metaPerFetch ?? 5000)) {
       const rows = await this.fetchChunk(range, { uid: true, flags: true, internalDate: true, size: true }, options.changedSince);
       for (const row of rows) {
+        const size = row.size ?? 0;
+        if (size >= REMEMBER_SIZE_FROM) this.largeSizes.set(row.uid, size);
         yield {
           uid: row.uid,
           flags: flagList(row.flags),
           internalDate: toEpochMs(row.internalDate),
-          size: row.size ?? 0,
+          size,
           modseq: row.modseq ?? null,
         };
       }
@@ -227,7 +256,29 @@ class ImapFlowMailStore implements MailStore {
     }
   }
 
-  async *fetchMessages(uids: readonly number[]): AsyncIterable<FetchedMessage> {
+  fetchMessages(uids: readonly number[]): AsyncIterable<FetchedMessage> {
+    return (this.options.fetchMode ?? 'raw') === 'raw' ? this.fetchMessagesRaw(uids) : this.fetchMessagesImapflow(uids);
+  }
+
+  private async *fetchMessagesRaw(uids: readonly number[]): AsyncIterable<FetchedMessage> {
+    if (uids.length === 0) return;
+    const current = this.current;
+    if (!current) throw this.fail(new Error('No folder is open for FETCH'));
+    let reader = await this.fetchReader();
+    if (!reader.alive) {
+      // Dropped while idle (server autologout, idle timeout): nothing was in flight, so a fresh
+      // connection is safe. A connection lost mid-fetch fails that fetch (CONN_LOST) instead.
+      this.reader = null;
+      reader = await this.fetchReader();
+    }
+    yield* reader.fetch(current.path, uids, {
+      expectedUidValidity: current.uidValidity,
+      modseq: current.modseq,
+      sizeOf: (uid) => this.largeSizes.get(uid),
+    });
+  }
+
+  private async *fetchMessagesImapflow(uids: readonly number[]): AsyncIterable<FetchedMessage> {
     // BODY.PEEK[] and BODY.PEEK[HEADER] (RFC 3501 §6.4.5): PEEK never sets \Seen, unlike BODY[].
     for (const range of this.ranges(uids, this.options.messagesPerFetch ?? 25)) {
       const rows = await this.fetchChunk(range, { uid: true, flags: true, internalDate: true, size: true, headers: true, source: true });
@@ -269,6 +320,18 @@ class ImapFlowMailStore implements MailStore {
     return this.writer;
   }
 
+  /** The raw fetch connection, opened on first use and kept for the store's lifetime. */
+  private fetchReader(): Promise<FetchReader> {
+    if (this.closed) return Promise.reject(this.fail(Object.assign(new Error('store closed'), { code: 'NoConnection' })));
+    if (!this.reader) {
+      this.reader = FetchReader.open(this.settings, { side: this.ctx.side }, this.options.fetch ?? {});
+      this.reader.catch(() => {
+        this.reader = null;
+      });
+    }
+    return this.reader;
+  }
+
   async append(folder: string, items: readonly AppendItem[]): Promise<AppendOutcome[]> {
     if (items.length === 0) return [];
     const writer = await this.appendWriter();
@@ -279,9 +342,12 @@ class ImapFlowMailStore implements MailStore {
     if (this.closed) return;
     this.closed = true;
     const writer = this.writer;
+    const reader = this.reader;
     this.writer = null;
+    this.reader = null;
     await Promise.all([
       writer?.then((w) => w.close()).catch(() => undefined),
+      reader?.then((r) => r.close()).catch(() => undefined),
       this.logout(),
     ]);
   }
