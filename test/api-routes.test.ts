@@ -42,7 +42,7 @@ function report(o: DiagnoseOptions, ok: boolean): DiagnoseReport {
     ok,
     failedStep: ok ? null : 'tcp',
     verdict: ok
-      ? { code: 'DIAGNOSE_OK', message: 'The server works.', remediation: '' }
+      ? { code: 'DIAGNOSE_OK', message: `The server works${o.user ? '' : ' (no login was tried: pass --user to test credentials)'}.`, remediation: '' }
       : { code: 'CONN_REFUSED', message: `The connection to the server ${o.host} could not be completed.`, remediation: 'Start the IMAP service.' },
     exitCode: ok ? 0 : 3,
     steps: [
@@ -274,6 +274,8 @@ describe('endpoints', () => {
     const bare = await call('POST', '/api/endpoints/old-imap/test');
     assert.equal(bare.status, 200, 'no body is fine');
     assert.equal(bare.json().login, 'skipped');
+    assert.equal(bare.json().verdict.message, 'The server works (no login was tried: give a mailbox or user to test sign-in).', 'API wording, not the CLI\'s');
+    assert.ok(!bare.body.includes('--user') && !bare.body.includes('--mailbox'), bare.body);
     failNextProbe = true;
     const failed = await call('POST', '/api/endpoints/old-imap/test', {});
     assert.equal(failed.status, 200);
@@ -294,6 +296,25 @@ describe('endpoints', () => {
     assert.equal(down.json().failedStep, 'tcp');
     assert.equal(down.json().steps[1].verdict.code, 'CONN_REFUSED');
     assertError(await call('POST', '/api/diagnose', { port: 993 }), 400, 'API_VALIDATION');
+    const anonymous = await call('POST', '/api/diagnose', { host: 'imap.any.example' });
+    assert.equal(anonymous.json().verdict.message, 'The server works (no login was tried: give a user and password to test sign-in).');
+  });
+
+  it('accepts null TLS fields as "the default" on create and on change', async () => {
+    const created = await call('POST', '/api/endpoints', {
+      name: 'tls-null', host: 'imap.tls.example', skipVerification: true,
+      tls: { minVersion: null, ciphers: null, caPem: null, servername: null },
+    });
+    assert.equal(created.status, 201, created.body);
+    assert.deepEqual(created.json().endpoint.tls, { minVersion: null, ciphers: null, servername: null, caCertificates: 0 });
+    const set = await call('PATCH', '/api/endpoints/tls-null', { tls: { minVersion: 'TLSv1.2', servername: 'imap.example' }, skipVerification: true });
+    assert.equal(set.status, 200, set.body);
+    assert.equal(set.json().endpoint.tls.minVersion, 'TLSv1.2');
+    const reset = await call('PATCH', '/api/endpoints/tls-null', { tls: { minVersion: null }, skipVerification: true });
+    assert.equal(reset.status, 200, reset.body);
+    assert.deepEqual(reset.json().endpoint.tls, { minVersion: null, ciphers: null, servername: 'imap.example', caCertificates: 0 }, 'only minVersion went back to the default');
+    assertError(await call('PATCH', '/api/endpoints/tls-null', { tls: { minVersion: 'SSLv3' } }), 400, 'API_VALIDATION');
+    assert.equal((await call('DELETE', '/api/endpoints/tls-null')).status, 200);
   });
 });
 

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { DiagnoseOptions } from '../diagnose/diagnose-types.js';
 import type { ApiContext } from './api-context.js';
+import { apiDiagnoseReport } from './api-wording.js';
 import * as S from './schemas.js';
 
 interface DiagnoseBody {
@@ -35,6 +36,6 @@ export function registerDiagnoseRoutes(app: FastifyInstance, api: ApiContext): v
       ...(b.servername ? { servername: b.servername } : {}),
       ...(b.timeoutMs ? { timeoutMs: b.timeoutMs } : {}),
     };
-    return api.diagnose(options);
+    return apiDiagnoseReport(await api.diagnose(options));
   });
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EndpointInput, EndpointPatch } from '../app/endpoint-service.js';
 import type { ApiContext } from './api-context.js';
 import * as S from './schemas.js';
-import { batchesByEndpoint, toEndpointJson } from './views.js';
+import { batchesByEndpoint, toEndpointJson, toTestResultJson } from './views.js';
 
 interface EndpointBody {
   name?: string; host?: string; port?: number; security?: 'ssl' | 'starttls' | 'none'; allowInsecure?: boolean;
@@ -57,7 +57,7 @@ export function registerEndpointRoutes(app: FastifyInstance, api: ApiContext): v
     } as EndpointInput;
     const result = await endpoints.createEndpoint(input, { verify: b.skipVerification !== true, ...(b.testMailbox ? { mailbox: b.testMailbox } : {}) });
     reply.code(201);
-    return { endpoint: await view(result.endpoint.name), test: result.test };
+    return { endpoint: await view(result.endpoint.name), test: result.test ? toTestResultJson(result.test) : null };
   });
 
   app.patch('/api/endpoints/:name', {
@@ -75,7 +75,7 @@ export function registerEndpointRoutes(app: FastifyInstance, api: ApiContext): v
       tls: b.tls, acceptUntrustedCertificates: b.acceptUntrustedCertificates,
     }) as EndpointPatch;
     const result = await endpoints.updateEndpoint(name(req.params), patch, { verify: b.skipVerification !== true, ...(b.testMailbox ? { mailbox: b.testMailbox } : {}) });
-    return { endpoint: await view(result.endpoint.name), test: result.test };
+    return { endpoint: await view(result.endpoint.name), test: result.test ? toTestResultJson(result.test) : null };
   });
 
   app.delete('/api/endpoints/:name', {
@@ -90,6 +90,6 @@ export function registerEndpointRoutes(app: FastifyInstance, api: ApiContext): v
     },
   }, async (req) => {
     const b = (req.body ?? {}) as { mailbox?: string; user?: string; password?: string };
-    return endpoints.testEndpoint(name(req.params), defined({ mailbox: b.mailbox, user: b.user, password: b.password }));
+    return toTestResultJson(await endpoints.testEndpoint(name(req.params), defined({ mailbox: b.mailbox, user: b.user, password: b.password })));
   });
 }

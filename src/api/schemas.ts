@@ -16,7 +16,8 @@ const str = { type: 'string' } as const;
 const int = { type: 'integer' } as const;
 const num = { type: 'number' } as const;
 const bool = { type: 'boolean' } as const;
-const nullable = (s: Schema): Schema => ({ ...s, type: [s.type as string, 'null'] });
+/** Also allows null; an enum gets null as one of its values (else ajv refuses null against the enum). */
+const nullable = (s: Schema): Schema => ({ ...s, type: [s.type as string, 'null'], ...(Array.isArray(s.enum) ? { enum: [...(s.enum as unknown[]), null] } : {}) });
 const epoch = nullable(int);
 const arr = (items: Schema): Schema => ({ type: 'array', items });
 const obj = (properties: Record<string, Schema>, required: string[] = Object.keys(properties), extra: Schema = {}): Schema =>

@@ -10,6 +10,7 @@ import type { EndpointTestResult, EndpointView as ServiceEndpointView } from '..
 import type { BatchContext } from '../app/batch-context.js';
 import { COMMANDS_ALLOWED, USER_STATUSES } from '../batch/batch-status.js';
 import type { BatchCommand, BatchStatus, UserStatus } from '../batch/batch-status.js';
+import { apiTestResult } from './api-wording.js';
 import { skipKindLabel, skipKindRemediation } from '../report/batch-report-model.js';
 import type { BatchRow, BatchUserRow } from '../store/batch-repository.js';
 
@@ -49,9 +50,12 @@ export function toEndpointJson(view: ServiceEndpointView, usedBy: Map<number, st
   };
 }
 
-/** The test result as the API shows it: the service's result holds no password (the login name only). */
+/**
+ * The test result as the API shows it: the service's result holds no password (the login name
+ * only); hints written for the command line ("pass --user") are reworded for any API client.
+ */
 export function toTestResultJson(result: EndpointTestResult): EndpointTestResult {
-  return result;
+  return apiTestResult(result);
 }
 
 // ------------------------------------------------------------------------------------- batches
