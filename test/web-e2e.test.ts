@@ -12,7 +12,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,6 +132,7 @@ after(async () => {
     await new Promise((r) => { const t = setTimeout(() => { serve?.kill('SIGKILL'); r(null); }, 10_000); serve!.once('exit', () => { clearTimeout(t); r(null); }); });
   }
   await Promise.all([source?.stop(), target?.stop()]);
+  rmSync(work, { recursive: true, force: true });
 });
 
 async function shot(page: Page, name: string, docsName?: string): Promise<void> {
