@@ -19,7 +19,7 @@ export function DiagnosePage({ name }: { name?: string | null }) {
   useEffect(() => {
     api.get<EndpointView>(`/api/endpoints/${encodeURIComponent(endpointName)}`).then(setEndpoint, setError);
     void run();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // Runs the test once when the page opens (without credentials: up to the IMAP step).
   }, [endpointName]);
 
   async function run(ev?: FormEvent) {
