@@ -119,6 +119,9 @@ describe('GET /api/events', () => {
     }
     const unknownBatch = await fetch(`${base}/api/events?batch=Nope`, { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(unknownBatch.status, 404);
+    const unknownType = await fetch(`${base}/api/events?types=batch,progress`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(unknownType.status, 400);
+    assert.equal(((await unknownType.json()) as { code: string }).code, 'API_VALIDATION');
   });
 
   it('streams the snapshot, batch and user changes, progress rates, heartbeats and removals', async () => {
@@ -126,6 +129,7 @@ describe('GET /api/events', () => {
     const s = await SseStream.open(`/api/events?ticket=${encodeURIComponent(ticket)}`);
     assert.equal(s.status, 200);
     const byToken = await SseStream.open('/api/events', { authorization: `Bearer ${TOKEN}` });
+    const listOnly = await SseStream.open(`/api/events?token=${TOKEN}&types=snapshot,batch,batch-removed`);
     let other: SseStream | null = null;
     try {
       const snapshot = await s.waitFor('snapshot', (e) => e.event === 'snapshot');
@@ -169,12 +173,17 @@ describe('GET /api/events', () => {
       assert.equal(removed.data.name, 'Wave1');
 
       assert.ok(!other.events.some((e) => (e.event === 'batch' || e.event === 'user' || e.event === 'batch-removed') && JSON.stringify(e.data).includes('Wave1')), 'the filtered stream only sees its batch');
-      for (const stream of [s, byToken, other]) {
+      await listOnly.waitFor('batch-removed (types filter)', (e) => e.event === 'batch-removed');
+      assert.ok(listOnly.events.some((e) => e.event === 'snapshot') && listOnly.events.some((e) => e.event === 'batch'));
+      assert.ok(!listOnly.events.some((e) => e.event === 'user'), 'no user events with ?types=snapshot,batch,batch-removed');
+      assert.ok(s.events.some((e) => e.event === 'user'), 'the unfiltered stream had user events');
+      for (const stream of [s, byToken, other, listOnly]) {
         assert.ok(!stream.text.includes(PASSWORD) && !stream.text.includes(ADMIN_PASSWORD), 'no password in events');
       }
     } finally {
       s.close();
       byToken.close();
+      listOnly.close();
       other?.close();
     }
   });

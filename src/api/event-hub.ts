@@ -14,7 +14,12 @@ export interface EventClient {
   res: ServerResponse;
   /** Only events of this batch (lower-case name), or all. */
   batch: string | null;
+  /** Only these event types (`?types=`), or all. */
+  types?: ReadonlySet<EventType> | null;
 }
+
+export const EVENT_TYPES = ['snapshot', 'batch', 'batch-removed', 'user'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
 
 interface UserSeen {
   fingerprint: string;
@@ -80,12 +85,13 @@ export class EventHub {
     return client.batch === null || client.batch === batch.toLowerCase();
   }
 
-  private send(client: EventClient, event: string, data: unknown): void {
+  private send(client: EventClient, event: EventType, data: unknown): void {
     if (client.res.writableEnded || client.res.destroyed) return;
+    if (client.types && !client.types.has(event)) return;
     client.res.write(`id: ${this.nextId++}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
-  private broadcast(batch: string, event: string, data: unknown): void {
+  private broadcast(batch: string, event: EventType, data: unknown): void {
     for (const c of this.clients) if (this.wants(c, batch)) this.send(c, event, data);
   }
 

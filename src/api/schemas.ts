@@ -249,6 +249,10 @@ export const EventsQuery = obj({
   ticket: str,
   token: str,
   batch: { type: 'string', minLength: 1 },
+  types: {
+    type: 'string', pattern: '^(snapshot|batch|batch-removed|user)(,(snapshot|batch|batch-removed|user))*$',
+    description: 'Comma-separated event types to receive (snapshot, batch, batch-removed, user); absent = all.',
+  },
 }, []);
 
 /** Shared schemas, by the name they get under components.schemas in the OpenAPI document. */
