@@ -302,6 +302,7 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
 
     // 10. The batch list shows the batch and its counts.
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Migration batches' }).click();
+    await page.locator('.live-dot.on').waitFor(); // the list's event stream (?types=snapshot,batch,batch-removed) is open
     const row = page.locator('tr[data-batch="Wave1"]');
     await row.getByText('SyncedWithErrors').waitFor();
     const cells = await row.locator('td').allInnerTexts();

@@ -2,15 +2,17 @@
 import { useEffect, useRef, useState } from 'react';
 import { subscribe, type ServerEvent } from './api.ts';
 
-export function useLiveEvents(batch: string | null, onEvent: (event: ServerEvent) => void): boolean {
+/** `types` limits the stream to those event types (`?types=`), e.g. the batch list needs no `user` events. */
+export function useLiveEvents(batch: string | null, onEvent: (event: ServerEvent) => void, types?: string[]): boolean {
   const [connected, setConnected] = useState(false);
   const handler = useRef(onEvent);
   handler.current = onEvent;
+  const typeList = types?.join(',') ?? '';
   useEffect(() => {
     const controller = new AbortController();
-    subscribe('/api/events', batch ? { batch } : {}, (e) => handler.current(e), setConnected, controller.signal);
+    subscribe('/api/events', { batch, types: typeList }, (e) => handler.current(e), setConnected, controller.signal);
     return () => controller.abort();
-  }, [batch]);
+  }, [batch, typeList]);
   return connected;
 }
 

@@ -46,7 +46,7 @@ export function BatchesPage() {
       setBatches((list) => (list ?? []).filter((x) => x.name !== d.name));
       setAnnounce(`Batch ${d.name} was removed.`);
     }
-  });
+  }, ['snapshot', 'batch', 'batch-removed']);
 
   return (
     <>
