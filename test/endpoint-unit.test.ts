@@ -220,7 +220,7 @@ describe('endpoint service', () => {
     assert.ok(!JSON.stringify(row).includes('P@ssw0rd-admin'));
     const settings = await s.connectionFor(endpoint, { user: 'ignored', password: null, mailbox: 'alice@contoso.com' });
     assert.deepEqual(settings, {
-      host: 'imap.contoso.com', port: 993, security: 'ssl', user: 'alice@contoso.com*mailadmin', password: 'P@ssw0rd-admin',
+      host: 'imap.contoso.com', port: 993, security: 'ssl', loginMethod: 'login', user: 'alice@contoso.com*mailadmin', password: 'P@ssw0rd-admin',
       minTlsVersion: 'TLSv1.2', servername: 'mail.contoso.com', connectTimeoutMs: 15_000,
     });
     const { endpoint: authz } = await s.updateEndpoint('src', { admin: { format: 'authzid' } }, { verify: false });
@@ -232,7 +232,7 @@ describe('endpoint service', () => {
     // Without admin: the CSV's credentials, or a clear error.
     const plain = await s.getEndpointByName('old-imap');
     assert.deepEqual(await s.connectionFor(plain, { user: 'bob', password: 'pw-bob', mailbox: 'bob@contoso.com' }),
-      { host: 'imap.contoso.com', port: 993, security: 'ssl', user: 'bob', password: 'pw-bob', connectTimeoutMs: 15_000 });
+      { host: 'imap.contoso.com', port: 993, security: 'ssl', loginMethod: 'login', user: 'bob', password: 'pw-bob', connectTimeoutMs: 15_000 });
     await expectReject(s.connectionFor(plain, { user: 'bob', password: null, mailbox: 'bob@contoso.com' }), 'ENDPOINT_CREDENTIALS_MISSING');
     // The wrong key: a clear error, never the password.
     const wrongKey = createEndpointService({ db, secrets: openSecretBox({ statePath: ':memory:', env: { MAILSHIFT_SECRET_KEY: KEY_B64 } }) });

@@ -82,4 +82,9 @@ test('connect options: TLS modes, authzid forces SASL PLAIN, no logger, no auto 
   assert.equal(none.doSTARTTLS, false);
   assert.equal(none.tls?.rejectUnauthorized, false);
   assert.equal(tlsOptionsFor({ ...base, host: '127.0.0.1', security: 'ssl' }).servername, undefined);
+  // The endpoint's authentication setting picks the mechanism; an authzid still forces PLAIN.
+  assert.equal(imapFlowOptionsFor({ ...base, security: 'ssl', loginMethod: 'login' }).auth?.loginMethod, 'LOGIN');
+  assert.equal(imapFlowOptionsFor({ ...base, security: 'ssl', loginMethod: 'plain' }).auth?.loginMethod, 'AUTH=PLAIN');
+  assert.equal(imapFlowOptionsFor({ ...base, security: 'ssl', loginMethod: 'login', authzid: 'alice' }).auth?.loginMethod, 'AUTH=PLAIN');
+  assert.equal(imapFlowOptionsFor({ ...base, security: 'ssl' }).auth?.loginMethod, undefined);
 });

@@ -290,6 +290,7 @@ function baseSettings(endpoint: Endpoint, connectTimeoutMs: number): Omit<Connec
     host: endpoint.host,
     port: endpoint.port,
     security: endpoint.security,
+    ...(endpoint.authentication === 'login' || endpoint.authentication === 'plain' ? { loginMethod: endpoint.authentication } : {}),
     ...(endpoint.tls.caPem ? { ca: endpoint.tls.caPem } : {}),
     ...(endpoint.acceptUntrustedCertificates ? { acceptUntrustedCertificates: true } : {}),
     ...(endpoint.tls.minVersion ? { minTlsVersion: endpoint.tls.minVersion } : {}),

@@ -69,6 +69,11 @@ export interface ConnectionSettings {
   security: SecurityMode;
   user: string;
   password: string;
+  /**
+   * How to log in: IMAP LOGIN or SASL PLAIN (the endpoint's authentication setting). Absent: PLAIN
+   * when the server offers it, LOGIN otherwise. An authzid always needs PLAIN.
+   */
+  loginMethod?: 'login' | 'plain';
   /** SASL PLAIN authorization identity: log in as `user` (an admin) on behalf of `authzid`. */
   authzid?: string;
   /** PEM CA bundle contents trusted in addition to the system store. */

@@ -81,7 +81,9 @@ export function imapFlowOptionsFor(settings: ConnectionSettings): ImapFlowOption
       pass: settings.password,
       // imapflow only sends an authzid through AUTHENTICATE PLAIN (RFC 4616 §2), so force it:
       // LOGIN has no way to carry one and would log the admin into its own mailbox.
-      ...(settings.authzid ? { authzid: settings.authzid, loginMethod: 'AUTH=PLAIN' } : {}),
+      ...(settings.authzid
+        ? { authzid: settings.authzid, loginMethod: 'AUTH=PLAIN' }
+        : settings.loginMethod ? { loginMethod: settings.loginMethod === 'plain' ? 'AUTH=PLAIN' : 'LOGIN' } : {}),
     },
     tls: tlsOptionsFor(settings),
     // imapflow's default pino logger prints command lines; LOGIN carries the password in clear.

@@ -201,7 +201,8 @@ export class ImapWire {
       throw Object.assign(new Error('LOGINDISABLED'), { responseText: 'LOGINDISABLED' });
     }
     // Admin formats with "\" or "/" (Exchange Domain/Admin/User) are understood by LOGIN only.
-    const usePlain = settings.authzid !== undefined || (this.capabilities.has('AUTH=PLAIN') && !/[\\/]/.test(settings.user));
+    const usePlain = settings.authzid !== undefined || settings.loginMethod === 'plain'
+      || (settings.loginMethod === undefined && this.capabilities.has('AUTH=PLAIN') && !/[\\/]/.test(settings.user));
     const tag = this.nextTag();
     let response: TaggedResponse;
     if (usePlain) {
