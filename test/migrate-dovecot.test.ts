@@ -160,6 +160,11 @@ test('--folder migrates only the named subtree; --dry-run changes nothing', asyn
   assert.equal(dry.code, 0, dry.stderr);
   assert.equal((JSON.parse(dry.stdout) as { totals: { transferred: number } }).totals.transferred, 80);
   assert.equal((await readMailbox(target, { user, password: PASS.target })).length, 0, 'dry run wrote nothing');
+  const dryText = await runCli(['migrate', ...connectionArgs(source, user, target, user), '--state', join(work, 'erin.sqlite'), '--dry-run'], env);
+  assert.match(dryText.stdout, /Dry run \(nothing was changed\)/);
+  assert.match(dryText.stdout, /Would transfer\s+80 /);
+  assert.match(dryText.stdout, /Folders\s+\d+ examined, \d+ to create on the target/);
+  assert.match(dryText.stdout, /Sent -> Sent Items: \d+ to copy/);
   const only = await runCli(['migrate', ...connectionArgs(source, user, target, user), '--state', join(work, 'erin.sqlite'), '--folder', 'projects'], env);
   assert.equal(only.code, 0, only.stderr);
   const dst = await readMailbox(target, { user, password: PASS.target });

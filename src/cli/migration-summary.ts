@@ -17,7 +17,7 @@ export function renderSummary(report: MigrationReport): string {
   const title = report.dryRun ? 'Dry run (nothing was changed)' : 'Migration';
   lines.push(`${title}: ${report.source} -> ${report.target}`);
   lines.push(`  Status            ${report.status}`);
-  lines.push(`  Folders           ${t.folders} synced, ${t.foldersCreated} created on the target${report.excludedFolders.length ? `, ${report.excludedFolders.length} excluded (${report.excludedFolders.map((e) => e.sourcePath).join(', ')})` : ''}`);
+  lines.push(`  Folders           ${t.folders} ${report.dryRun ? 'examined' : 'synced'}, ${t.foldersCreated} ${report.dryRun ? 'to create' : 'created'} on the target${report.excludedFolders.length ? `, ${report.excludedFolders.length} excluded (${report.excludedFolders.map((e) => e.sourcePath).join(', ')})` : ''}`);
   lines.push(`  Source messages   ${t.sourceMessages}`);
   lines.push(`  ${report.dryRun ? 'Would transfer  ' : 'Transferred     '}  ${t.transferred} (${formatBytes(t.bytes)}) in ${formatDuration(seconds * 1000)}, ${rate.toFixed(1)} msg/s, ${formatBytes(t.bytes / seconds)}/s`);
   lines.push(`  Already present   ${t.alreadyPresent}${t.adopted ? ` (${t.adopted} found on the target and adopted, not copied again)` : ''}`);
@@ -25,6 +25,16 @@ export function renderSummary(report: MigrationReport): string {
   lines.push(`  Skipped           ${reasons.length ? reasons.join('; ') : 'none'}`);
   lines.push(`  Flags updated     ${t.flagsUpdated}${t.keywordsDropped ? ` (${t.keywordsDropped} keyword(s) the target does not accept were dropped)` : ''}`);
   if (t.retries) lines.push(`  Reconnects        ${t.retries}`);
+  if (report.dryRun) {
+    // What a real run would do, folder by folder.
+    for (const f of report.folders) {
+      if (f.transferred === 0 && f.adopted === 0 && f.skipped === 0) continue;
+      const parts = [`${f.transferred} to copy (${formatBytes(f.bytes)})`];
+      if (f.adopted) parts.push(`${f.adopted} already on the target`);
+      if (f.skipped) parts.push(`${f.skipped} skipped`);
+      lines.push(`    ${f.sourcePath}${f.targetPath !== f.sourcePath ? ` -> ${f.targetPath}` : ''}: ${parts.join(', ')}`);
+    }
+  }
   for (const item of report.skippedItems.slice(0, 10)) {
     lines.push(`    skipped: ${item.folder} uid ${item.uid}, ${new Date(item.date).toISOString().slice(0, 10)}, "${item.subject ?? ''}", ${formatBytes(item.size)} — ${REASONS[item.reason] ?? item.reason}`);
   }
