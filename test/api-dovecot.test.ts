@@ -38,6 +38,8 @@ let runnerLoop: Promise<void>;
 let base = '';
 const received: string[] = [];
 const counts = new Map<string, number>();
+/** The user's row as the API showed it right after the engine reported progress (the runner refreshes on it). */
+const samples: Array<{ user: string; status: string; running: boolean; itemsSynced: number; itemsTotal: number | null; itemsPerSecond: number | null }> = [];
 
 async function api(method: string, path: string, body?: unknown, expect = 200): Promise<{ status: number; text: string; json: any; headers: Headers }> {
   const res = await fetch(`${base}${path}`, {
@@ -65,7 +67,18 @@ before(async () => {
   }));
   const work = mkdtempSync(join(tmpdir(), 'ms-api-e2e-'));
   ctx = await openBatchContext({ statePath: join(work, 'state.sqlite'), env: { MAILSHIFT_SECRET_KEY: 'd'.repeat(64) } });
-  runner = new BatchRunner(ctx, { pollMs: 250, leaseMs: 20_000, backoffBaseMs: 500, maxParallel: 4 });
+  runner = new BatchRunner(ctx, {
+    pollMs: 250, leaseMs: 20_000, backoffBaseMs: 500, maxParallel: 4, progressMs: 0,
+    observerFor: (address) => ({
+      onProgress: () => {
+        setTimeout(() => {
+          void api('GET', `/api/batches/Wave1/users/${encodeURIComponent(address)}`).then(({ json }) => {
+            samples.push({ user: address, status: json.status, running: json.running, itemsSynced: json.itemsSynced, itemsTotal: json.itemsTotal, itemsPerSecond: json.itemsPerSecond });
+          }).catch(() => undefined);
+        }, 30);
+      },
+    }),
+  });
   ({ app } = await createApiServer({ ctx, auth: adminAuthFromToken(TOKEN), webRoot: null, eventPollMs: 200, runnerActive: () => true }));
   base = await app.listen({ host: '127.0.0.1', port: 0 });
   runnerLoop = runner.start();
@@ -94,6 +107,13 @@ it('runs a migration from the API: endpoints, diagnose, CSV batch, start, live s
   assert.equal(neu.json.test.ok, true, JSON.stringify(neu.json.test.verdict));
   assert.equal(neu.json.test.login, 'tested');
   assert.equal(neu.json.endpoint.admin.passwordSet, true);
+
+  // A test without credentials: API wording, not the CLI's.
+  const bare = await api('POST', '/api/endpoints/old-imap/test', {});
+  assert.equal(bare.json.ok, true, JSON.stringify(bare.json.verdict));
+  assert.equal(bare.json.login, 'skipped');
+  assert.match(bare.json.verdict.message, /\(no login was tried: give a mailbox or user to test sign-in\)/);
+  assert.ok(!bare.text.includes('--user') && !bare.text.includes('--mailbox'), bare.text);
 
   // The diagnose probe against the real server, with a login.
   const diag = await api('POST', '/api/diagnose', { host: '127.0.0.1', port: source.imapsPort, security: 'ssl', caPem: source.caPem, user: USERS[0], password: SRC_PASS });
@@ -141,6 +161,10 @@ it('runs a migration from the API: endpoints, diagnose, CSV batch, start, live s
       assert.equal(row.status, 'Synced', JSON.stringify(row));
       const expected = generateCorpus({ messages: counts.get(u)!, seed: 40 + USERS.indexOf(u), folders: ['INBOX', 'Sent', 'Archive'] }).filter((m) => m.folder !== 'Archive').length;
       assert.equal(row.itemsSynced, expected, `${u}: Items Synced`);
+      assert.equal(row.itemsTotal, expected, `${u}: itemsTotal = the source messages of the synced folders (STATUS)`);
+      assert.equal(row.itemsPerSecond, null, 'no rate when not running');
+      assert.ok(samples.some((x) => x.user === u && x.running && x.status === 'Syncing' && x.itemsSynced > 0 && x.itemsTotal === expected),
+        `${u}: Items Synced and itemsTotal were written while the mailbox synced: ${JSON.stringify(samples.filter((x) => x.user === u))}`);
       assert.ok(row.bytesSynced > 0);
       assert.ok(row.lastSyncAt > 0);
       assert.equal(row.error, null);
@@ -162,6 +186,8 @@ it('runs a migration from the API: endpoints, diagnose, CSV batch, start, live s
     while (!/"status":"Synced"/.test(stream) && Date.now() < wait) await new Promise((r) => setTimeout(r, 100));
     assert.match(stream, /event: snapshot/);
     assert.match(stream, /event: user\ndata: \{[^\n]*"emailAddress":"alice@example\.com"[^\n]*"status":"Synced"/);
+    assert.match(stream, /event: user\ndata: \{[^\n]*"emailAddress":"alice@example\.com"[^\n]*"itemsTotal":\d+/);
+    for (const x of samples) assert.ok(x.itemsPerSecond === null || x.itemsPerSecond >= 0, JSON.stringify(x));
     assert.match(stream, /event: batch\ndata: \{[^\n]*"status":"SyncedWithErrors"/);
 
     // The CSV report, as the dashboard's "Download error report".

@@ -417,7 +417,20 @@ describe('batches', () => {
     assert.equal(page.total, 3);
     assert.equal(page.limit, 2);
     assert.deepEqual(page.users.map((u: any) => u.emailAddress), ['alice@new.example', 'bob@new.example']);
-    assert.deepEqual(Object.keys(page.users[0]).sort(), ['attempts', 'bytesSynced', 'emailAddress', 'error', 'itemsSkipped', 'itemsSynced', 'lastSyncAt', 'nextSyncAt', 'row', 'running', 'status', 'syncStartedAt', 'userName'].sort());
+    assert.deepEqual(Object.keys(page.users[0]).sort(), ['attempts', 'bytesSynced', 'emailAddress', 'error', 'itemsPerSecond', 'itemsSkipped', 'itemsSynced', 'itemsTotal', 'lastSyncAt', 'nextSyncAt', 'row', 'running', 'status', 'syncStartedAt', 'userName'].sort());
+    assert.equal(page.users[0].itemsTotal, null, 'not counted yet');
+    assert.equal(page.users[0].itemsPerSecond, null);
+    // What the runner writes while alice syncs (live counters) and bob after his sync (a stale rate).
+    const batchRow = await ctx.repo.getBatch('Wave1');
+    const alice = await ctx.db.selectFrom('batch_users').selectAll().where('batch_id', '=', batchRow.id).where('email_address', '=', 'alice@new.example').executeTakeFirstOrThrow();
+    await ctx.db.updateTable('batch_users').set({ items_total: 40, items_per_second: 12.5, lease_owner: 'test:1:x' }).where('id', '=', alice.id).execute();
+    await ctx.db.updateTable('batch_users').set({ items_total: 7, items_per_second: 3 }).where('batch_id', '=', batchRow.id).where('email_address', '=', 'bob@new.example').execute();
+    const live = (await call('GET', '/api/batches/Wave1/users?limit=2')).json();
+    assert.deepEqual(live.users.map((u: any) => [u.itemsTotal, u.itemsPerSecond, u.running]), [[40, 12.5, true], [7, null, false]], 'a rate only while running');
+    const liveOne = (await call('GET', '/api/batches/Wave1/users/alice@new.example')).json();
+    assert.equal(liveOne.itemsTotal, 40);
+    assert.equal(liveOne.itemsPerSecond, 12.5);
+    await ctx.db.updateTable('batch_users').set({ items_per_second: null, lease_owner: alice.lease_owner }).where('id', '=', alice.id).execute();
     const next = (await call('GET', '/api/batches/Wave1/users?limit=2&offset=2')).json();
     assert.deepEqual(next.users.map((u: any) => u.emailAddress), ['carol@new.example']);
     const queued = (await call('GET', '/api/batches/Wave1/users?status=Queued')).json();

@@ -132,6 +132,8 @@ export const BatchDetail = {
 export const BatchUser = out({
   row: int, emailAddress: str, userName: str, status: USER_STATUS,
   itemsSynced: int, itemsSkipped: int, bytesSynced: int,
+  itemsTotal: { ...nullable(int), description: 'Messages in the source folders when the last sync started (STATUS); null until counted.' },
+  itemsPerSecond: { ...nullable(num), description: 'Items Synced per second, measured by the runner while the user syncs; null when not running.' },
   lastSyncAt: epoch, nextSyncAt: epoch, syncStartedAt: epoch,
   running: bool, attempts: int,
   error: { type: ['object', 'null'], properties: ErrorInfo.properties, required: ErrorInfo.required },

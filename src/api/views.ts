@@ -189,6 +189,10 @@ export async function batchSummary(ctx: BatchContext, batch: BatchRow): Promise<
 export interface BatchUserJson {
   row: number; emailAddress: string; userName: string; status: string;
   itemsSynced: number; itemsSkipped: number; bytesSynced: number;
+  /** Messages in the source folders when the last sync started (STATUS); null until counted. */
+  itemsTotal: number | null;
+  /** Items Synced per second, as the runner measures it while the user syncs; null when not running. */
+  itemsPerSecond: number | null;
   lastSyncAt: number | null; nextSyncAt: number | null; syncStartedAt: number | null;
   running: boolean; attempts: number;
   error: { code: string; message: string; remediation: string } | null;
@@ -198,7 +202,7 @@ export interface BatchUserJson {
 export const USER_VIEW_COLUMNS = [
   'id', 'batch_id', 'row_number', 'email_address', 'user_name', 'status', 'items_synced', 'items_skipped', 'bytes_synced',
   'last_sync_at', 'next_sync_at', 'sync_started_at', 'lease_owner', 'attempts', 'error_code', 'error_message',
-  'error_remediation', 'mailbox_id', 'updated_at',
+  'error_remediation', 'mailbox_id', 'updated_at', 'items_total', 'items_per_second',
 ] as const;
 export type UserViewRow = Pick<BatchUserRow, (typeof USER_VIEW_COLUMNS)[number]>;
 
@@ -208,6 +212,8 @@ export function toBatchUser(u: UserViewRow): BatchUserJson {
   return {
     row: Number(u.row_number), emailAddress: u.email_address, userName: u.user_name, status: u.status,
     itemsSynced: Number(u.items_synced), itemsSkipped: Number(u.items_skipped), bytesSynced: Number(u.bytes_synced),
+    itemsTotal: numOrNull(u.items_total),
+    itemsPerSecond: u.lease_owner !== null && u.items_per_second !== null ? Number(u.items_per_second) : null,
     lastSyncAt: numOrNull(u.last_sync_at), nextSyncAt: numOrNull(u.next_sync_at), syncStartedAt: numOrNull(u.sync_started_at),
     running: u.lease_owner !== null, attempts: Number(u.attempts),
     error: u.error_code ? { code: u.error_code, message: u.error_message ?? '', remediation: u.error_remediation ?? '' } : null,

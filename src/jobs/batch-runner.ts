@@ -34,8 +34,13 @@ import type { Updateable } from 'kysely';
 export interface BatchRunnerOptions {
   /** How often the store is polled for work and commands. */
   pollMs: number;
-  /** Lease length; heartbeats renew it every third of it. */
+  /** Lease length; heartbeats renew it every third of it (and refresh Items Synced from the ledger). */
   leaseMs: number;
+  /**
+   * While a mailbox copies, Items Synced, bytes and the measured rate are refreshed from the ledger
+   * on the engine's progress callbacks, at most this often (besides the heartbeats).
+   */
+  progressMs: number;
   /** Mailboxes at once in this process, over all endpoints (each endpoint's own limits apply too). */
   maxParallel: number;
   /** Only this batch (`mailshift batch run`). */
@@ -52,8 +57,28 @@ export interface BatchRunnerOptions {
 }
 
 export const DEFAULT_RUNNER_OPTIONS: BatchRunnerOptions = {
-  pollMs: 2000, leaseMs: 60_000, maxParallel: 100, engineRetries: 3, backoffBaseMs: 30_000,
+  pollMs: 2000, leaseMs: 60_000, progressMs: 2000, maxParallel: 100, engineRetries: 3, backoffBaseMs: 30_000,
 };
+
+/** Calls every observer's callback; one that throws never reaches the engine nor the others. */
+function combineObservers(...observers: MigrationObserver[]): MigrationObserver {
+  const each = <K extends keyof MigrationObserver>(key: K) => (...args: Parameters<NonNullable<MigrationObserver[K]>>): void => {
+    for (const o of observers) {
+      try {
+        (o[key] as ((...a: unknown[]) => void) | undefined)?.(...args);
+      } catch {
+        // An observer is never allowed to break a migration.
+      }
+    }
+  };
+  return {
+    onPlan: each('onPlan'), onSourceTotal: each('onSourceTotal'), onFolderStart: each('onFolderStart'), onProgress: each('onProgress'),
+    onFolderDone: each('onFolderDone'), onRetry: each('onRetry'), onWarning: each('onWarning'),
+  };
+}
+
+/** Items per second with one decimal. */
+const rateOf = (items: number, ms: number): number => Math.round((Math.max(0, items) * 1000 / ms) * 10) / 10;
 
 type AbortReason = 'stop' | 'shutdown' | 'remove';
 
@@ -238,14 +263,48 @@ export class BatchRunner {
     const { repo, clock } = this.ctx;
     const { user, batch } = claim;
     let mailboxId = user.mailbox_id;
-    const beat = setInterval(() => {
-      void (async () => {
-        await repo.heartbeat(this.owner, [user.id], clock.now() + this.options.leaseMs);
-        if (mailboxId !== null) {
-          const t = await repo.ledgerTotals(mailboxId);
-          await repo.updateLeasedUser(user.id, this.owner, { items_synced: t.synced, items_skipped: t.skipped, bytes_synced: t.bytes }, clock.now());
+    // Live counters: Items Synced, skipped and bytes from the ledger (the engine commits to it before
+    // it reports progress), and the rate between two refreshes (wall-clock time, at least 1 s apart).
+    const writes = new Set<Promise<unknown>>();
+    const track = (p: Promise<unknown>): void => {
+      const q = p.catch(() => undefined).finally(() => writes.delete(q));
+      writes.add(q);
+    };
+    let measured: { items: number; at: number } | null = null;
+    let refreshing: Promise<void> | null = null;
+    let lastRefresh = 0;
+    let trailing: NodeJS.Timeout | null = null;
+    const refresh = (): void => {
+      if (mailboxId === null || refreshing) return;
+      const id = mailboxId;
+      lastRefresh = Date.now();
+      refreshing = (async () => {
+        const t = await repo.ledgerTotals(id);
+        const at = Date.now();
+        const patch: Updateable<BatchUserTable> = { items_synced: t.synced, items_skipped: t.skipped, bytes_synced: t.bytes };
+        if (measured === null) measured = { items: t.synced, at };
+        else if (at - measured.at >= 1000) {
+          patch.items_per_second = rateOf(t.synced - measured.items, at - measured.at);
+          measured = { items: t.synced, at };
         }
-      })().catch(() => undefined);
+        await repo.updateLeasedUser(user.id, this.owner, patch, clock.now());
+      })().finally(() => { refreshing = null; });
+      track(refreshing);
+    };
+    const onProgress = (): void => {
+      const wait = lastRefresh + this.options.progressMs - Date.now();
+      if (wait <= 0 && !refreshing) refresh();
+      else trailing ??= setTimeout(() => { trailing = null; refresh(); }, Math.max(wait, 50));
+    };
+    const progressObserver: MigrationObserver = {
+      onSourceTotal: (messages) => track(repo.updateLeasedUser(user.id, this.owner, { items_total: messages }, clock.now())),
+      onProgress,
+    };
+    const beat = setInterval(() => {
+      track((async () => {
+        await repo.heartbeat(this.owner, [user.id], clock.now() + this.options.leaseMs);
+        refresh();
+      })());
     }, Math.max(200, Math.floor(this.options.leaseMs / 3)));
     let report: MigrationReport | null = null;
     let failure: MailshiftError | null = null;
@@ -255,18 +314,25 @@ export class BatchRunner {
       mailboxId = await ensureMailbox(this.ctx.db, {
         pairKey: pairKey(conns.source, conns.target), sourceLabel: describeAccount(conns.source), targetLabel: describeAccount(conns.target),
       }, clock.now());
-      await repo.updateLeasedUser(user.id, this.owner, { mailbox_id: mailboxId }, clock.now());
+      await repo.updateLeasedUser(user.id, this.owner, { mailbox_id: mailboxId, items_per_second: null }, clock.now());
+      refresh();
       this.log(`${user.email_address}: ${claim.kind} sync started`);
+      const observer = this.options.observerFor
+        ? combineObservers(progressObserver, this.options.observerFor(user.email_address, batch.name))
+        : progressObserver;
       report = await runMigration({
         db: this.ctx.db, statePath: this.ctx.statePath, source: conns.source, target: conns.target,
         options: this.migrationOptions(claim, conns), signal: entry.controller.signal, byteBudget: this.byteBudget,
-        ...(this.options.observerFor ? { observer: this.options.observerFor(user.email_address, batch.name) } : {}),
+        observer,
         ...(this.ctx.openStore ? { openStore: this.ctx.openStore } : {}),
       });
     } catch (err) {
       failure = isMailshiftError(err) ? err : new MailshiftError('INTERNAL', { detail: err instanceof Error ? err.message : String(err) });
     } finally {
       clearInterval(beat);
+      if (trailing) clearTimeout(trailing);
+      // The live writes land before the outcome (which releases the lease) is written.
+      while (writes.size > 0) await Promise.all([...writes]);
     }
     await this.finish(entry, report, failure, conns, mailboxId);
   }
@@ -277,7 +343,7 @@ export class BatchRunner {
     const { user } = claim;
     const now = clock.now();
     const batch = await repo.batchById(claim.batch.id);
-    const patch: Updateable<BatchUserTable> = { lease_owner: null, lease_until: null, sync_started_at: null };
+    const patch: Updateable<BatchUserTable> = { lease_owner: null, lease_until: null, sync_started_at: null, items_per_second: null };
     if (mailboxId !== null) {
       const t = await repo.ledgerTotals(mailboxId);
       Object.assign(patch, { items_synced: t.synced, items_skipped: t.skipped, bytes_synced: t.bytes });

@@ -1,5 +1,5 @@
 /**
- * Tables of migration batches and their users (schema migration #3). Portable: integers for
+ * Tables of migration batches and their users (schema migration #3; columns added later: #4). Portable: integers for
  * booleans, epoch-ms integers for times, JSON as text. The mailbox ledger and folder state stay in
  * the existing tables, keyed by the connection pair (batch_users.mailbox_id points at it).
  */
@@ -64,6 +64,10 @@ export interface BatchUserTable {
   sync_started_at: number | null;
   created_at: number;
   updated_at: number;
+  /** Migration #4: messages in the source folders when the last sync started (STATUS); null until counted. */
+  items_total: number | null;
+  /** Migration #4: Items Synced per second the runner measured while it syncs; null otherwise. */
+  items_per_second: number | null;
 }
 
 export async function createBatchTables(db: Kysely<any>): Promise<void> {

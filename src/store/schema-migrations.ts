@@ -91,6 +91,12 @@ const MIGRATIONS: Migration[] = [
   },
   // #3 (batches): after #2 (endpoints).
   async (db) => createBatchTables(db),
+  // #4 (live progress of batch users): the source total the last sync counted (STATUS), and the
+  // runner's measured rate while it syncs. Both null until known.
+  async (db) => {
+    await db.schema.alterTable('batch_users').addColumn('items_total', 'bigint').execute();
+    await db.schema.alterTable('batch_users').addColumn('items_per_second', 'real').execute();
+  },
 ];
 
 export async function migrateSchema(db: Kysely<Database>): Promise<void> {
