@@ -269,6 +269,7 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     await page.locator('h1 .badge', { hasText: 'SyncedWithErrors' }).waitFor({ timeout: 60_000 });
     const annRow = page.locator(`tr[data-user="${GOOD[0]}"]`);
     assert.match(await annRow.locator('td').nth(4).innerText(), /^1$/, 'the 2 MB message was skipped');
+    assert.match(await annRow.locator('td').nth(3).innerText(), /^[\d,]+ \/ [\d,]+$/, 'Items Synced / the mailbox total');
     await page.waitForTimeout(1500);
     await shot(page, '10-batch-details', 'batch-details');
 

@@ -133,10 +133,10 @@ export interface BatchUser {
   running: boolean;
   attempts: number;
   error: ErrorInfo | null;
-  /** Not in the contract yet (see "Dashboard requests" in docs/api.md): messages to copy, known after STATUS. */
-  itemsTotal?: number | null;
-  /** Not in the contract yet: the latest rate while it syncs. */
-  itemsPerSecond?: number | null;
+  /** Messages in the source folders of the sync (STATUS), null until counted. */
+  itemsTotal: number | null;
+  /** Items Synced per second as the runner measures it while the user syncs, else null. */
+  itemsPerSecond: number | null;
 }
 
 export interface SkippedItem {
