@@ -1,6 +1,8 @@
 /** Parsers for command-line values; each throws USAGE_INVALID_OPTION with a specific message. */
 import { MailshiftError } from '../domain/errors.js';
 
+export { formatBytes } from '../domain/format.js';
+
 const invalid = (detail: string): MailshiftError => new MailshiftError('USAGE_INVALID_OPTION', { detail });
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
@@ -39,13 +41,6 @@ export function parseMapping(value: string): { from: string; to: string } {
   const at = value.indexOf('=');
   if (at <= 0 || at === value.length - 1) throw invalid(`--map: "${value}" must look like "Old folder=New folder".`);
   return { from: value.slice(0, at).trim(), to: value.slice(at + 1).trim() };
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KB`;
-  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MB`;
-  return `${(bytes / 1024 ** 3).toFixed(2)} GB`;
 }
 
 export function formatDuration(ms: number): string {

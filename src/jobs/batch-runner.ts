@@ -20,6 +20,7 @@ import { FINISHED_BATCH_STATUSES, MAX_TRANSIENT_ATTEMPTS, userBackoffMs } from '
 import type { BatchStatus, UserStatus } from '../batch/batch-status.js';
 import { describeAccount, pairKey, runMigration } from '../app/run-migration.js';
 import { ByteBudget } from '../engine/byte-budget.js';
+import { processAlive } from '../store/mailbox-registry.js';
 import { DEFAULT_BYTE_BUDGET } from '../engine/sync-options.js';
 import type { BatchContext } from '../app/batch-context.js';
 import { userConnections } from '../app/batch-connections.js';
@@ -89,14 +90,6 @@ interface Running {
   done: Promise<void>;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** `host:pid:nonce` — a lease of a process that no longer exists on this host is dead. */
 export function isDeadOwner(owner: string): boolean {

@@ -3,6 +3,7 @@
  * `batch report --format json`, and the CLI's `batch users` table and `batch show` summary.
  * Pure functions of a BatchReport; times are shown in UTC so every reader sees the same text.
  */
+import { formatBytes as formatBytesHuman } from '../domain/format.js';
 import {
   type BatchReport,
   type UserReportRow,
@@ -26,12 +27,7 @@ export function formatMegabytes(bytes: number): string {
   return (bytes / (1024 * 1024)).toFixed(1);
 }
 
-export function formatBytesHuman(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KB`;
-  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MB`;
-  return `${(bytes / 1024 ** 3).toFixed(2)} GB`;
-}
+export { formatBytesHuman };
 
 export function formatElapsed(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));

@@ -18,7 +18,8 @@ export async function ensureMailbox(db: Kysely<Database>, pair: MailboxPair, now
   return Number(row.id);
 }
 
-function processAlive(pid: number): boolean {
+/** True when a process with this pid exists on this host (EPERM: it exists but is not ours). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { EXIT_CODES, MailshiftError, exitCodeFor } from '../../domain/errors.js';
 import type { ConnectionSettings } from '../../domain/mail-types.js';
 import type { MigrationOptions } from '../../engine/mailbox-migration.js';
+import type { FolderRules } from '../../engine/folder-mapping.js';
 import type { MigrationReport } from '../../engine/migration-report.js';
 import { DEFAULT_BYTE_BUDGET, DEFAULT_SYNC_OPTIONS } from '../../engine/sync-options.js';
 import { ByteBudget } from '../../engine/byte-budget.js';
@@ -26,17 +27,22 @@ export function addFolderRuleOptions(command: Command): Command {
 
 type Opts = Record<string, unknown>;
 
+/** The --map / --exclude / --folder options as the engine's folder rules. */
+export function folderRulesFrom(opts: Opts): FolderRules {
+  return {
+    map: ((opts.map as string[] | undefined) ?? []).map(parseMapping),
+    exclude: (opts.exclude as string[] | undefined) ?? [],
+    include: (opts.folder as string[] | undefined) ?? [],
+  };
+}
+
 export function migrationOptionsFrom(opts: Opts, labels: { source: string; target: string }): MigrationOptions {
   return {
     ...DEFAULT_SYNC_OPTIONS,
     since: typeof opts.since === 'string' ? parseDate(opts.since, '--since') : null,
     maxMessageSize: parseSize(String(opts.maxMessageSize ?? '35MB'), '--max-message-size'),
     maxItems: parsePositiveInt(String(opts.maxItems ?? '500000'), '--max-items'),
-    rules: {
-      map: ((opts.map as string[] | undefined) ?? []).map(parseMapping),
-      exclude: (opts.exclude as string[] | undefined) ?? [],
-      include: (opts.folder as string[] | undefined) ?? [],
-    },
+    rules: folderRulesFrom(opts),
     dryRun: opts.dryRun === true,
     verify: opts.verify !== false,
     maxRetries: parsePositiveInt(String(opts.retries ?? '8'), '--retries', 100),

@@ -7,8 +7,8 @@ import { openMailStore } from '../../imap/imapflow-mail-store.js';
 import type { MailStore } from '../../engine/ports.js';
 import { addConnectionOptions, connectionSettings } from '../connection-options.js';
 import { reportFailure } from '../cli-output.js';
-import { parseDate, parseMapping, parseSize } from '../parse-values.js';
-import { addFolderRuleOptions } from './migrate-command.js';
+import { parseDate, parseSize } from '../parse-values.js';
+import { addFolderRuleOptions, folderRulesFrom } from './migrate-command.js';
 
 type Opts = Record<string, unknown>;
 
@@ -43,11 +43,7 @@ export function registerVerifyCommand(program: Command): void {
         const targetSettings = await connectionSettings(opts, 'target');
         const since = typeof opts.since === 'string' ? parseDate(opts.since, '--since') : null;
         const maxMessageSize = parseSize(String(opts.maxMessageSize ?? '35MB'), '--max-message-size');
-        const rules = {
-          map: ((opts.map as string[] | undefined) ?? []).map(parseMapping),
-          exclude: (opts.exclude as string[] | undefined) ?? [],
-          include: (opts.folder as string[] | undefined) ?? [],
-        };
+        const rules = folderRulesFrom(opts);
         source = await openMailStore(sourceSettings, { side: 'source' });
         target = await openMailStore(targetSettings, { side: 'target' });
         const [sf, tf] = await Promise.all([source.listFolders(), target.listFolders()]);
