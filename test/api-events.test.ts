@@ -142,6 +142,15 @@ describe('GET /api/events', () => {
       const created = await s.waitFor('new batch', (e) => e.event === 'batch' && e.data.batch.name === 'Other');
       assert.equal(created.data.previousStatus, null);
 
+      // add-users: a user that waits in Queued is announced by the batch counts only; one that a
+      // runner started and finished before the next poll still gets its user event (or a page that
+      // listed it as Queued would never learn it finished).
+      await api('POST', '/api/batches/Other/users', { csv: `EmailAddress,UserName,Password\r\ndave@x.example,dave,${PASSWORD}\r\nerin@x.example,erin,${PASSWORD}\r\n` });
+      await setUser('dave@x.example', { status: 'Synced', last_sync_at: Date.now(), items_synced: 3 });
+      const quick = await other.waitFor('user added and synced', (e) => e.event === 'user' && e.data.user.emailAddress === 'dave@x.example' && e.data.user.status === 'Synced');
+      assert.ok(quick.data.previousStatus === null || quick.data.previousStatus === 'Queued', JSON.stringify(quick.data));
+      await other.waitFor('batch counts after add-users', (e) => e.event === 'batch' && e.data.batch.counts.total === 3);
+
       await api('POST', '/api/batches/Wave1/start');
       const starting = await s.waitFor('batch status', (e) => e.event === 'batch' && e.data.batch.name === 'Wave1' && e.data.batch.status === 'Starting');
       assert.equal(starting.data.previousStatus, 'Created');
@@ -158,10 +167,10 @@ describe('GET /api/events', () => {
       assert.ok(progress.data.itemsPerSecond > 0, JSON.stringify(progress.data));
       assert.equal(progress.data.previousStatus, 'Syncing');
       await setUser('alice@x.example', { status: 'Synced', lease_owner: null, lease_until: null, last_sync_at: Date.now() });
-      const done = await s.waitFor('user Synced', (e) => e.event === 'user' && e.data.user.status === 'Synced');
+      const done = await s.waitFor('user Synced', (e) => e.event === 'user' && e.data.user.emailAddress === 'alice@x.example' && e.data.user.status === 'Synced');
       assert.equal(done.data.previousStatus, 'Syncing');
       await s.waitFor('batch counts', (e) => e.event === 'batch' && e.data.batch.name === 'Wave1' && e.data.batch.counts.synced === 1);
-      await byToken.waitFor('user Synced (token)', (e) => e.event === 'user' && e.data.user.status === 'Synced');
+      await byToken.waitFor('user Synced (token)', (e) => e.event === 'user' && e.data.user.emailAddress === 'alice@x.example' && e.data.user.status === 'Synced');
 
       await s.waitFor('heartbeat', () => /\n: heartbeat \d+\n/.test(s.text) || s.text.startsWith(': heartbeat'));
       const ids = s.events.map((e) => Number(e.id));
@@ -173,6 +182,7 @@ describe('GET /api/events', () => {
       assert.equal(removed.data.name, 'Wave1');
 
       assert.ok(!other.events.some((e) => (e.event === 'batch' || e.event === 'user' || e.event === 'batch-removed') && JSON.stringify(e.data).includes('Wave1')), 'the filtered stream only sees its batch');
+      assert.ok(!other.events.some((e) => e.event === 'user' && e.data.user.emailAddress !== 'dave@x.example'), 'no user event for users waiting in Queued');
       await listOnly.waitFor('batch-removed (types filter)', (e) => e.event === 'batch-removed');
       assert.ok(listOnly.events.some((e) => e.event === 'snapshot') && listOnly.events.some((e) => e.event === 'batch'));
       assert.ok(!listOnly.events.some((e) => e.event === 'user'), 'no user events with ?types=snapshot,batch,batch-removed');

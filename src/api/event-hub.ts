@@ -168,20 +168,22 @@ export class EventHub {
       const fingerprint = JSON.stringify(user);
       const before = this.users.get(r.id);
       if (before?.fingerprint === fingerprint) continue;
-      if (!before) {
+      if (!before && user.status === 'Queued' && !user.running) {
         // A user just added (new batch, add-users): the batch event's counts announce it; no
-        // per-user flood for a 50,000-row CSV.
+        // per-user flood for a 50,000-row CSV. One that has already moved on between two polls (a
+        // small mailbox syncs in under a second) is sent, or a page that fetched it while Queued
+        // would never learn that it finished.
         this.users.set(r.id, { fingerprint, status: user.status, items: user.itemsSynced, at: time });
         continue;
       }
       let itemsPerSecond: number | null = null;
-      if (user.running && user.itemsSynced > before.items && time > before.at) {
+      if (before && user.running && user.itemsSynced > before.items && time > before.at) {
         itemsPerSecond = Math.round(((user.itemsSynced - before.items) * 1000 / (time - before.at)) * 10) / 10;
       }
       this.users.set(r.id, { fingerprint, status: user.status, items: user.itemsSynced, at: time });
       const batch = names.get(r.batch_id);
       if (!batch) continue;
-      this.broadcast(batch, 'user', { time, batch, user, previousStatus: before.status, itemsPerSecond } satisfies { time: number; batch: string; user: BatchUserJson; previousStatus: string | null; itemsPerSecond: number | null });
+      this.broadcast(batch, 'user', { time, batch, user, previousStatus: before?.status ?? null, itemsPerSecond } satisfies { time: number; batch: string; user: BatchUserJson; previousStatus: string | null; itemsPerSecond: number | null });
     }
     if (removed) {
       // Forget the users of removed batches.

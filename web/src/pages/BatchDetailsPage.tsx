@@ -58,9 +58,22 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
     }
   }, [batchName]);
 
+  // The newest `user` event of each user and when it came: a users page that was read before an
+  // event but arrives after it must not put the older state back (it would stay until the next change,
+  // and a finished user has none).
+  const userEvents = useRef(new Map<string, { user: BatchUser; at: number }>());
+
   const loadUsers = useCallback(async () => {
     try {
-      setPage(await api.get<UsersPage>(`/api/batches/${encodeURIComponent(batchName)}/users`, { status, q: query, offset, limit, sort }));
+      const started = performance.now();
+      const fetched = await api.get<UsersPage>(`/api/batches/${encodeURIComponent(batchName)}/users`, { status, q: query, offset, limit, sort });
+      setPage({
+        ...fetched,
+        users: fetched.users.map((x) => {
+          const seen = userEvents.current.get(x.emailAddress);
+          return seen && seen.at > started ? { ...x, ...seen.user } : x;
+        }),
+      });
     } catch (err) {
       setError(err);
     }
@@ -130,8 +143,14 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
       if (d.previousStatus && d.previousStatus !== b.status) setAnnounce(`The batch is now ${b.status}.`);
     } else if (e.event === 'user' && d.user) {
       const u = d.user;
+      userEvents.current.set(u.emailAddress, { user: u, at: performance.now() });
       if (typeof d.itemsPerSecond === 'number') setRates((r) => ({ ...r, [u.emailAddress]: { rate: d.itemsPerSecond!, at: time } }));
-      setPage((p) => (p ? { ...p, users: p.users.map((x) => (x.emailAddress === u.emailAddress ? { ...x, ...u } : x)) } : p));
+      setPage((p) => {
+        if (!p) return p;
+        // A user this page has not listed yet, with room for it on this page (just added): refetch.
+        if (!p.users.some((x) => x.emailAddress === u.emailAddress) && !status && !query && p.users.length < limit) scheduleRefetch();
+        return { ...p, users: p.users.map((x) => (x.emailAddress === u.emailAddress ? { ...x, ...u } : x)) };
+      });
       if (d.previousStatus && d.previousStatus !== u.status) {
         setAnnounce(`${u.emailAddress} is now ${u.status}.`);
         if (status || sort !== 'row') scheduleRefetch();
