@@ -8,6 +8,7 @@ import { MailshiftError } from '../src/domain/errors.js';
 import type { MailStore } from '../src/engine/ports.js';
 import type { FetchedMessage } from '../src/domain/mail-types.js';
 import { makeItems, settingsFor, sortedFlags } from './imap-support.js';
+import { startDelayProxy } from '../bench/delay-proxy.js';
 
 const PASSWORD = 'writer-Pa55';
 
@@ -92,6 +93,29 @@ describe('pipelined APPEND writer against Dovecot', { skip: !dovecotAvailable() 
     const second = await store.append('Via Store', makeItems(2, 800, 3));
     assert.deepEqual([...first, ...second].map((o) => o.uid), [1, 2, 3, 4, 5]);
     await store.close();
+  });
+
+  test('pipelined calls: a second append() is written while the first waits for its answer, and both land in call order', async () => {
+    // 150 ms each way: the first call's answer cannot be back before the second call is written.
+    const proxy = await startDelayProxy(server.imapPort, 150);
+    try {
+      const store = await openMailStore(settingsFor(server, 'bob', PASSWORD), { side: 'target' });
+      await store.createFolder('Pipelined');
+      await store.close();
+      const writer = await AppendWriter.open({ ...settingsFor(server, 'bob', PASSWORD), port: proxy.port }, { side: 'target' }, { mode: 'multiappend' });
+      const calls = [writer.append('Pipelined', makeItems(20, 2000)), writer.append('Pipelined', makeItems(20, 2000, 20)), writer.append('Pipelined', makeItems(5, 2000, 40))];
+      const results = await Promise.all(calls);
+      const uids = results.flat().map((r) => (r.status === 'stored' ? r.uid : null));
+      assert.deepEqual(uids, Array.from({ length: 45 }, (_, i) => i + 1), 'every message stored, UIDs in call order');
+      assert.equal(writer.stats().commands, 3);
+      assert.equal(writer.stats().maxCommandsInFlight, 3, 'all three commands were written before the first answer');
+      await writer.close();
+      await reader.openFolder('Pipelined', { readOnly: true });
+      const back = await collect(reader.fetchMessages(uids as number[]));
+      assert.equal(back.length, 45);
+    } finally {
+      await proxy.close();
+    }
   });
 
   test('a missing folder is IMAP_PROTOCOL with responseCode TRYCREATE; nothing is stored', async () => {

@@ -9,7 +9,7 @@
  * in-doubt intent claims its message from that pool if it is there, and is copied again only if not.
  * The same pool adopts messages that another tool (or a lost state file) already put on the target.
  */
-import type { FetchedMessage, FolderStatus, MessageMeta } from '../domain/mail-types.js';
+import type { AppendOutcome, FetchedMessage, FolderStatus, MessageMeta } from '../domain/mail-types.js';
 import { MailshiftError, isMailshiftError } from '../domain/errors.js';
 import type { FolderPlanEntry } from './folder-mapping.js';
 import type { FolderReport, SkippedItem } from './migration-report.js';
@@ -134,6 +134,14 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
   }
   const resolved: CommitRecord[] = [];
   const lost: number[] = [];
+  // Byte-identical messages in doubt together (twins of one batch, or of two pipelined batches):
+  // which twin's APPEND landed is unknowable, so a twin that claims one gets its own flags set.
+  const twins = new Map<string, LedgerEntry[]>();
+  for (const entry of entries.values()) {
+    if (entry.status !== 'pending') continue;
+    twins.set(entry.contentKey, [...(twins.get(entry.contentKey) ?? []), entry]);
+  }
+  const reflag: LedgerEntry[] = [];
   for (const entry of entries.values()) {
     if (entry.status !== 'pending') continue;
     const uid = pool.take(entry.contentKey);
@@ -141,10 +149,17 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
       resolved.push({ sourceUid: entry.sourceUid, targetUid: uid });
       entry.status = 'copied';
       entry.targetUid = uid;
+      if ((twins.get(entry.contentKey)?.length ?? 0) > 1) reflag.push(entry);
     } else {
       lost.push(entry.sourceUid);
       entries.delete(entry.sourceUid);
     }
+  }
+  for (const entry of reflag) {
+    const own = filterFlagsForTarget(entry.flags, targetStatus.permanentFlags).flags;
+    const others = new Set(twins.get(entry.contentKey)!.flatMap((t) => t.flags).concat(['\\Seen', '\\Answered', '\\Flagged', '\\Draft']));
+    const remove = filterFlagsForTarget([...others].filter((f) => !own.some((o) => o.toLowerCase() === f.toLowerCase())), targetStatus.permanentFlags).flags;
+    await target.updateFlags(entry.targetUid!, own, remove);
   }
   if (resolved.length > 0) await state.commit(folder.sourcePath, resolved);
   if (lost.length > 0) await state.discard(folder.sourcePath, lost);
@@ -234,18 +249,35 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
       throw err;
     }
   };
+  // Two appends in flight: batch n+1 is written while batch n waits for its tagged OK and commit,
+  // so the target connection never idles for a round trip between batches.
   let next: Promise<Fetched> | null = batches[0] ? fetchBatch(batches[0]) : null;
+  let previous: Promise<void> | null = null;
   try {
     for (let i = 0; i < batches.length; i++) {
       ctx.signal?.throwIfAborted();
       const fetched = await next!;
       next = batches[i + 1] ? fetchBatch(batches[i + 1]!) : null;
+      let copying: Promise<void>;
       try {
-        await copyBatch(ctx, report, targetStatus, pool, fetched.messages, entries);
-      } finally {
+        copying = (await startCopy(ctx, report, targetStatus, pool, fetched.messages, entries)).done.finally(fetched.release);
+      } catch (err) {
         fetched.release();
+        throw err;
       }
+      // Handled here so a failure that comes while the loop awaits something else is not an
+      // unhandled rejection; awaiting `copying` below still throws it.
+      copying.catch(() => undefined);
+      const before = previous;
+      previous = copying;
+      if (before) await before;
     }
+    if (previous) await previous;
+  } catch (err) {
+    // Nothing may still be on its way to the target when the caller reconciles or retries: an
+    // append landing after the target was listed would look lost and be copied again.
+    if (previous) await previous.catch(() => undefined);
+    throw err;
   } finally {
     // A prefetch still in flight must give its bytes back and not surface as an unhandled rejection.
     next?.then((f) => f.release(), () => undefined);
@@ -286,10 +318,14 @@ async function recordSkipped(ctx: FolderSyncContext, report: FolderReport, metas
   report.skipped += records.length;
 }
 
-async function copyBatch(
+/**
+ * Records the batch's intents and writes its APPEND; resolves once that is under way, with a
+ * promise that settles when the target has answered and the outcome is committed to the ledger.
+ */
+async function startCopy(
   ctx: FolderSyncContext, report: FolderReport, targetStatus: FolderStatus, pool: KeyPool,
   fetched: FetchedMessage[], entries: Map<number, LedgerEntry>,
-): Promise<void> {
+): Promise<{ done: Promise<void> }> {
   const { state, target, folder, observer } = ctx;
   fetched.sort(newestFirst);
   const adopted: LedgerEntry[] = [];
@@ -329,12 +365,21 @@ async function copyBatch(
     report.alreadyPresent += adopted.length;
     observer.onProgress?.(folder, { messages: adopted.length, bytes: 0 });
   }
-  if (intents.length === 0) return;
+  if (intents.length === 0) return { done: Promise.resolve() };
 
   await state.upsert(intents);
+  // Called now, so the writes keep batch order; answered and committed in `done`.
+  const appended = target.append(folder.targetPath, items);
+  return { done: finishCopy(ctx, report, intents, appended, entries) };
+}
+
+async function finishCopy(
+  ctx: FolderSyncContext, report: FolderReport, intents: LedgerEntry[], appended: Promise<AppendOutcome[]>, entries: Map<number, LedgerEntry>,
+): Promise<void> {
+  const { state, target, folder, observer } = ctx;
   let outcomes;
   try {
-    outcomes = await target.append(folder.targetPath, items);
+    outcomes = await appended;
   } catch (err) {
     if (isMailshiftError(err) && err.code === 'TARGET_APPEND_REJECTED' && typeof err.params.index === 'number') {
       const rejected = intents[err.params.index];

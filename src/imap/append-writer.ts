@@ -61,6 +61,8 @@ export interface AppendWriterStats {
   bytes: number;
   syncLiterals: number;
   droppedFlags: number;
+  /** Most commands written and not yet answered at one time, across calls. */
+  maxCommandsInFlight: number;
 }
 
 /** Thrown by `appendOrThrow`: the first failure, plus every item's result for the ledger. */
@@ -84,15 +86,27 @@ interface Batch {
   bytes: number;
 }
 
+/** Commands written; `answered` settles when every one has its tagged response. */
+interface Written {
+  answered: Promise<void>;
+}
+
 /** Response codes after which sending more APPENDs to this folder would fail the same way. */
 const STOP_CODES: ReadonlySet<string> = new Set(['TARGET_OVERQUOTA', 'CONN_TOO_MANY', 'CONN_THROTTLED', 'CONN_LOST', 'IMAP_PROTOCOL', 'AUTH_FAILED']);
 
 export class AppendWriter {
   readonly mode: ResolvedAppendMode;
   private readonly options: Required<Omit<AppendWriterOptions, 'mode'>>;
-  private readonly counters = { commands: 0, messages: 0, bytes: 0, syncLiterals: 0, droppedFlags: 0 };
-  /** Serialises append() calls: literals of two calls must not interleave on one connection. */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly counters = { commands: 0, messages: 0, bytes: 0, syncLiterals: 0, droppedFlags: 0, maxCommandsInFlight: 0 };
+  private commandsInFlight = 0;
+  /**
+   * Serialises the writing of append() calls: literals of two calls must not interleave on one
+   * connection. Only the writing: a call's commands go out while the previous call still waits for
+   * its tagged responses, so a caller that appends batch after batch never leaves the connection idle.
+   */
+  private writing: Promise<unknown> = Promise.resolve();
+  /** Calls not yet answered: close() lets them finish before LOGOUT. */
+  private readonly calls = new Set<Promise<unknown>>();
 
   private constructor(private readonly wire: ImapWire, private readonly ctx: ErrorContext, mode: ResolvedAppendMode, options: AppendWriterOptions) {
     this.mode = mode;
@@ -149,17 +163,45 @@ export class AppendWriter {
     return results.map((r) => (r.status === 'stored' ? { uid: r.uid, uidValidity: r.uidValidity } : { uid: null, uidValidity: null }));
   }
 
-  /** Appends all items to `folder`; never rejects for per-item failures (see the file comment). */
+  /**
+   * Appends all items to `folder`; never rejects for per-item failures (see the file comment).
+   * Calls are sent in call order; a later call may be written before an earlier one is answered.
+   */
   append(folder: string, items: readonly AppendItem[]): Promise<AppendItemResult[]> {
-    const run = this.queue.then(() => this.appendNow(folder, items));
-    this.queue = run.catch(() => undefined);
-    return run;
+    const call = this.appendNow(folder, items);
+    this.calls.add(call);
+    const forget = (): void => { this.calls.delete(call); };
+    call.then(forget, forget);
+    return call;
   }
 
   private async appendNow(folder: string, items: readonly AppendItem[]): Promise<AppendItemResult[]> {
     const results: Array<AppendItemResult | undefined> = new Array(items.length).fill(undefined);
     const ctx: ErrorContext = { ...this.ctx, folder };
     const mailbox = quoteString(encodeModifiedUtf7(folder));
+    const stop: { error: MailshiftError | null } = { error: null };
+    const retrySingly: number[] = [];
+    const written = await this.exclusiveWrite(() => this.writeAll(items, results, ctx, mailbox, stop, retrySingly));
+    await written.answered;
+    if (retrySingly.length > 0 && stop.error === null) {
+      const batches = retrySingly.map((i) => ({ indices: [i], bytes: (items[i] as AppendItem).raw.length }));
+      await (await this.exclusiveWrite(() => this.sendBatches(batches, items, mailbox, ctx, results, stop, []))).answered;
+    }
+    return results.map((r) => r ?? { status: 'not-sent', error: stop.error ?? new MailshiftError('INTERNAL', { detail: 'append item left without a result' }) });
+  }
+
+  /** Runs `write` once every earlier call's writing is done; resolves with what `write` resolves to. */
+  private exclusiveWrite<T>(write: () => Promise<T>): Promise<T> {
+    const run = this.writing.then(write);
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Writes the call's commands; resolves once all are written, with a promise of their answers. */
+  private async writeAll(
+    items: readonly AppendItem[], results: Array<AppendItemResult | undefined>, ctx: ErrorContext, mailbox: string,
+    stop: { error: MailshiftError | null }, retrySingly: number[],
+  ): Promise<Written> {
     const limit = this.wire.appendLimit;
     const sendable: number[] = [];
     items.forEach((item, index) => {
@@ -171,13 +213,7 @@ export class AppendWriter {
       }
     });
 
-    const stop: { error: MailshiftError | null } = { error: null };
-    const retrySingly: number[] = [];
-    await this.sendBatches(this.plan(sendable, items), items, mailbox, ctx, results, stop, retrySingly);
-    if (retrySingly.length > 0 && stop.error === null) {
-      await this.sendBatches(retrySingly.map((i) => ({ indices: [i], bytes: (items[i] as AppendItem).raw.length })), items, mailbox, ctx, results, stop, []);
-    }
-    return results.map((r) => r ?? { status: 'not-sent', error: stop.error ?? new MailshiftError('INTERNAL', { detail: 'append item left without a result' }) });
+    return this.sendBatches(this.plan(sendable, items), items, mailbox, ctx, results, stop, retrySingly);
   }
 
   private plan(indices: readonly number[], items: readonly AppendItem[]): Batch[] {
@@ -205,10 +241,11 @@ export class AppendWriter {
     return size > LITERAL_MINUS_MAX;
   }
 
+  /** Writes the batches (within the in-flight window); resolves once written, with a promise of every answer. */
   private async sendBatches(
     batches: readonly Batch[], items: readonly AppendItem[], mailbox: string, ctx: ErrorContext,
     results: Array<AppendItemResult | undefined>, stop: { error: MailshiftError | null }, retrySingly: number[],
-  ): Promise<void> {
+  ): Promise<Written> {
     let inFlight = 0;
     let inFlightBytes = 0;
     let wake: (() => void) | null = null;
@@ -224,7 +261,10 @@ export class AppendWriter {
       const response = this.wire.expectTagged(tag);
       inFlight += 1;
       inFlightBytes += batch.bytes;
+      this.commandsInFlight += 1;
+      this.counters.maxCommandsInFlight = Math.max(this.counters.maxCommandsInFlight, this.commandsInFlight);
       const finish = (): void => {
+        this.commandsInFlight -= 1;
         inFlight -= 1;
         inFlightBytes -= batch.bytes;
         const w = wake;
@@ -258,7 +298,8 @@ export class AppendWriter {
         },
       ));
     }
-    await Promise.all(settled);
+    // Wrapped: an async function would otherwise wait for the promise it returns.
+    return { answered: Promise.all(settled).then(() => undefined) };
   }
 
   /**
@@ -349,7 +390,7 @@ export class AppendWriter {
   }
 
   async close(): Promise<void> {
-    await this.queue.catch(() => undefined);
+    await Promise.allSettled([...this.calls]);
     await this.wire.logout();
   }
 }
