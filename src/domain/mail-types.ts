@@ -14,6 +14,8 @@ export interface FolderInfo {
   specialUse: SpecialUse | null;
   /** False for \Noselect / \NonExistent placeholders: they hold no messages but may need creating for hierarchy. */
   selectable: boolean;
+  /** Messages in the folder, when the listing was asked for counts (LIST-STATUS or STATUS); else absent. */
+  messages?: number;
 }
 
 export interface FolderStatus {

@@ -11,7 +11,7 @@ export function dryRunSource(inner: MailStore): MailStore {
     get capabilities() { return inner.capabilities; },
     get delimiter() { return inner.delimiter; },
     get namespacePrefix() { return inner.namespacePrefix; },
-    listFolders: () => inner.listFolders(),
+    listFolders: (options) => inner.listFolders(options),
     createFolder: async () => undefined,
     folderMessageCount: (path) => inner.folderMessageCount(path),
     openFolder: (path, options) => inner.openFolder(path, { ...options, readOnly: true }),
@@ -40,7 +40,7 @@ export function dryRunTarget(inner: MailStore): MailStore {
     get capabilities() { return inner.capabilities; },
     get delimiter() { return inner.delimiter; },
     get namespacePrefix() { return inner.namespacePrefix; },
-    listFolders: async (): Promise<FolderInfo[]> => inner.listFolders(),
+    listFolders: async (options): Promise<FolderInfo[]> => inner.listFolders(options),
     async createFolder(path: string): Promise<void> {
       virtual.add(path);
     },

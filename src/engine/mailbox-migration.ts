@@ -109,7 +109,11 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       deps.signal?.throwIfAborted();
       source = await deps.openSource();
       target = await deps.openTarget();
-      const [sourceFolders, targetFolders] = await Promise.all([source.listFolders(), target.listFolders()]);
+      // Counts order the folders (largest first) and make the progress total; with LIST-STATUS they
+      // come with the listing in one round trip, without it only the total is worth a STATUS each.
+      const messageCounts = source.capabilities.has('LIST-STATUS') || (!plan && observer.onSourceTotal !== undefined);
+      const [sourceFolders, targetFolders] = await Promise.all([source.listFolders({ messageCounts }), target.listFolders()]);
+      const counts = new Map(sourceFolders.flatMap((f) => (f.messages === undefined ? [] : [[f.path, f.messages] as const])));
       if (!plan) {
         plan = planFolders(
           { folders: sourceFolders, delimiter: source.delimiter, namespacePrefix: source.namespacePrefix },
@@ -123,7 +127,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
         observer.onPlan?.(plan);
         if (observer.onSourceTotal) {
           let total = 0;
-          for (const folder of plan.folders) if (folder.selectable) total += await source.folderMessageCount(folder.sourcePath);
+          for (const folder of plan.folders) if (folder.selectable) total += counts.get(folder.sourcePath) ?? await source.folderMessageCount(folder.sourcePath);
           observer.onSourceTotal(total);
         }
       }
@@ -155,6 +159,9 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
           queue.push(folder);
         }
       }
+      // Largest folders first: the biggest one is the longest single job, and it must not start
+      // last while the other workers sit idle. Unknown counts keep their plan order, after.
+      queue.sort((a, b) => (counts.get(b.sourcePath) ?? -1) - (counts.get(a.sourcePath) ?? -1));
 
       // Folders are copied in parallel, each on its own pair of connections: several writers into
       // the same folder slow Dovecot down (folder locks), different folders do not.
@@ -166,11 +173,12 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       let firstFailure: MailshiftError | null = null;
       const runWorker = async (index: number): Promise<void> => {
         if (index > 0) {
-          const extraSource = await deps.openSource();
-          extraStores.push(extraSource);
-          const extraTarget = await deps.openTarget();
-          extraStores.push(extraTarget);
-          pairs[index] = { source: extraSource, target: extraTarget };
+          // Both at once: on a WAN each connect is several round trips (TCP, TLS, LOGIN).
+          const [extraSource, extraTarget] = await Promise.allSettled([deps.openSource(), deps.openTarget()]);
+          for (const opened of [extraSource, extraTarget]) if (opened.status === 'fulfilled') extraStores.push(opened.value);
+          if (extraSource.status === 'rejected') throw extraSource.reason;
+          if (extraTarget.status === 'rejected') throw extraTarget.reason;
+          pairs[index] = { source: extraSource.value, target: extraTarget.value };
         }
         const pair = pairs[index]!;
         for (let folder = queue.shift(); folder; folder = queue.shift()) {

@@ -15,7 +15,11 @@ export interface MailStore {
   /** The personal namespace prefix, e.g. 'INBOX.' on Courier-style servers, '' on most. */
   readonly namespacePrefix: string;
 
-  listFolders(): Promise<FolderInfo[]>;
+  /**
+   * LIST. With `messageCounts`, every selectable folder also carries its message count: one round
+   * trip with LIST-STATUS (RFC 5819), one STATUS per folder without it.
+   */
+  listFolders(options?: { messageCounts?: boolean }): Promise<FolderInfo[]>;
   /** CREATE; succeeds when the folder already exists. */
   createFolder(path: string): Promise<void>;
   /** STATUS (MESSAGES UIDNEXT UIDVALIDITY): counts without selecting, e.g. for progress totals. */

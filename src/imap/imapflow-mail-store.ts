@@ -131,10 +131,10 @@ class ImapFlowMailStore implements MailStore {
     return result;
   }
 
-  async listFolders(): Promise<FolderInfo[]> {
+  async listFolders(options: { messageCounts?: boolean } = {}): Promise<FolderInfo[]> {
     let entries;
     try {
-      entries = await this.client.list();
+      entries = await this.client.list(options.messageCounts ? { statusQuery: { messages: true } } : {});
     } catch (err) {
       throw this.fail(err);
     }
@@ -149,6 +149,7 @@ class ImapFlowMailStore implements MailStore {
         // engine's folder-mapping policy, not a fact about the source.
         specialUse: entry.specialUseSource === 'extension' ? asSpecialUse(entry.specialUse) : null,
         selectable: !lower.includes('\\noselect') && !lower.includes('\\nonexistent'),
+        ...(typeof entry.status?.messages === 'number' ? { messages: entry.status.messages } : {}),
       };
     });
   }

@@ -121,9 +121,12 @@ class MemoryMailStore implements MailStore {
     return all.filter((m) => wanted.has(m.uid));
   }
 
-  async listFolders(): Promise<FolderInfo[]> {
+  async listFolders(options: { messageCounts?: boolean } = {}): Promise<FolderInfo[]> {
     this.faults.step();
-    return [...this.server.folders.values()].map((f) => ({ path: f.path, delimiter: '/', flags: [], specialUse: f.specialUse, selectable: true }));
+    return [...this.server.folders.values()].map((f) => ({
+      path: f.path, delimiter: '/', flags: [], specialUse: f.specialUse, selectable: true,
+      ...(options.messageCounts ? { messages: f.messages.size } : {}),
+    }));
   }
 
   async createFolder(path: string): Promise<void> {
