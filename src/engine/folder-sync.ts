@@ -87,15 +87,21 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
   const { source, target, state, folder, options, clock, observer } = ctx;
   const report = emptyReport(folder);
 
-  let sourceStatus: FolderStatus;
-  try {
-    sourceStatus = await source.openFolder(folder.sourcePath, { readOnly: true });
-  } catch (err) {
+  // Source and target are different connections: their round trips overlap.
+  const [openedSource, openedTarget] = await Promise.allSettled([
+    source.openFolder(folder.sourcePath, { readOnly: true }),
+    openOrCreateTarget(target, folder.targetPath),
+  ]);
+  if (openedSource.status === 'rejected') {
+    const err: unknown = openedSource.reason;
     if (isMailshiftError(err) && err.code === 'IMAP_PROTOCOL') {
       throw new MailshiftError('SOURCE_FOLDER_VANISHED', { folder: folder.sourcePath, detail: err.message }, { cause: err });
     }
     throw err;
   }
+  if (openedTarget.status === 'rejected') throw openedTarget.reason;
+  const sourceStatus = openedSource.value;
+  const targetStatus = openedTarget.value;
 
   let saved = await state.getFolder(folder.sourcePath);
   if (saved && saved.sourceUidValidity !== sourceStatus.uidValidity) {
@@ -104,7 +110,6 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
     await state.resetFolder(folder.sourcePath);
     saved = null;
   }
-  const targetStatus = await openOrCreateTarget(target, folder.targetPath);
   if (saved && saved.targetUidValidity !== null && saved.targetUidValidity !== targetStatus.uidValidity) {
     observer.onWarning?.(`UIDVALIDITY of target folder "${folder.targetPath}" changed; re-finding copied messages by content.`);
     await state.forgetTargetUids(folder.targetPath);
@@ -119,6 +124,12 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
 
   const entries = new Map<number, LedgerEntry>();
   for (const entry of await state.entries(folder.sourcePath)) entries.set(entry.sourceUid, entry);
+
+  const condstore = sourceStatus.highestModseq !== null && source.capabilities.has('CONDSTORE');
+  const incremental = condstore && saved?.highestModseq != null && saved.scanSignature === signature;
+  // A full scan does not depend on the reconcile below: read the source while the target is listed.
+  const fullScan = incremental ? null : collect(source.fetchMeta('all'));
+  fullScan?.catch(() => undefined);
 
   // --- Reconcile with what is really on the target -------------------------------------------
   const targetUids = await target.listUids();
@@ -165,8 +176,6 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
   if (lost.length > 0) await state.discard(folder.sourcePath, lost);
 
   // --- What is on the source -------------------------------------------------------------------
-  const condstore = sourceStatus.highestModseq !== null && source.capabilities.has('CONDSTORE');
-  const incremental = condstore && saved?.highestModseq != null && saved.scanSignature === signature;
   let metas: MessageMeta[];
   if (incremental && saved?.highestModseq != null) {
     const recheck = [...entries.values()].filter((e) => e.status === 'skipped').map((e) => e.sourceUid).concat(lost);
@@ -179,7 +188,7 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
     report.sourceMessages = sourceStatus.messages;
     report.alreadyPresent = [...entries.values()].filter((e) => e.status === 'copied').length;
   } else {
-    metas = await collect(source.fetchMeta('all'));
+    metas = await fullScan!;
     report.sourceMessages = metas.length;
   }
 

@@ -107,8 +107,13 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
     const extraStores: MailStore[] = [];
     try {
       deps.signal?.throwIfAborted();
-      source = await deps.openSource();
-      target = await deps.openTarget();
+      // Both at once: on a WAN each connect is several round trips (TCP, TLS, capabilities, LOGIN).
+      const [openedSource, openedTarget] = await Promise.allSettled([deps.openSource(), deps.openTarget()]);
+      if (openedSource.status === 'fulfilled') source = openedSource.value;
+      if (openedTarget.status === 'fulfilled') target = openedTarget.value;
+      if (openedSource.status === 'rejected') throw openedSource.reason;
+      if (openedTarget.status === 'rejected') throw openedTarget.reason;
+      if (!source || !target) throw new MailshiftError('INTERNAL', { detail: 'a connection was not opened' });
       // Counts order the folders (largest first) and make the progress total; with LIST-STATUS they
       // come with the listing in one round trip, without it only the total is worth a STATUS each.
       const messageCounts = source.capabilities.has('LIST-STATUS') || (!plan && observer.onSourceTotal !== undefined);
