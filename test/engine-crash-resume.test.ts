@@ -298,3 +298,19 @@ test('with three folders copied in parallel, a crash after any step still conver
     assert.deepEqual(snapshot(target), expected, `parallel: target differs after crash at step ${k}`);
   }
 });
+
+test('with LIST-STATUS the largest folders are copied first, and the progress total comes from the listing', async () => {
+  const source = makeSource(new Set(['UIDPLUS', 'CONDSTORE', 'LIST-STATUS']));
+  for (let i = 0; i < 20; i++) source.add('Work/Projects', message(`wx${i}`, `More work ${i}`), [], Date.UTC(2021, 0, 1));
+  const target = makeTarget();
+  const order: string[] = [];
+  let total = -1;
+  const report = await migrateMailbox({
+    openSource: async () => source.store(), openTarget: async () => target.store(), state: new MemoryState(), clock,
+    observer: { onFolderStart: (f) => order.push(f.sourcePath), onSourceTotal: (n) => { total = n; } },
+  }, options);
+  assert.equal(report.status, 'completed', JSON.stringify(report.errors));
+  // Work/Projects 24, INBOX 17, Sent 5, Émoji 1.
+  assert.deepEqual(order, ['Work/Projects', 'INBOX', 'Sent', 'Émoji 🎉']);
+  assert.equal(total, 47);
+});
