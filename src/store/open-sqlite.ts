@@ -6,6 +6,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { Database } from './schema.js';
 import { migrateSchema } from './schema-migrations.js';
+import { rememberRawSqlite } from './raw-sqlite.js';
 
 /** ~/.local/state/mailshift/state.sqlite (XDG), unless MAILSHIFT_STATE or --state say otherwise. */
 export function defaultStatePath(env: NodeJS.ProcessEnv = process.env): string {
@@ -24,6 +25,7 @@ export async function openSqliteStore(path: string): Promise<Kysely<Database>> {
   database.pragma('busy_timeout = 10000');
   database.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  rememberRawSqlite(db, database);
   await migrateSchema(db);
   return db;
 }
