@@ -314,3 +314,35 @@ test('with LIST-STATUS the largest folders are copied first, and the progress to
   assert.deepEqual(order, ['Work/Projects', 'INBOX', 'Sent', 'Émoji 🎉']);
   assert.equal(total, 47);
 });
+
+test('a folder the target refuses to create is reported and skipped with its subtree; the others are created and copied', async () => {
+  const source = makeSource();
+  source.add('Work/Projects/Deep', message('deep', 'Deep'), [], Date.UTC(2021, 0, 1));
+  const target = makeTarget();
+  const refuse = new Set(['Émoji 🎉', 'Work/Projects']);
+  const store = (): ReturnType<typeof target.store> => {
+    const inner = target.store();
+    return new Proxy(inner, {
+      get(obj, prop, receiver) {
+        if (prop === 'createFolder') {
+          return async (path: string) => {
+            if (refuse.has(path)) throw new MailshiftError('IMAP_PROTOCOL', { host: 'memory', detail: `NO [CANNOT] refusing ${path}` });
+            return obj.createFolder(path);
+          };
+        }
+        const value = Reflect.get(obj, prop, receiver) as unknown;
+        return typeof value === 'function' ? value.bind(obj) : value;
+      },
+    });
+  };
+  const report = await migrateMailbox({ openSource: async () => source.store(), openTarget: async () => store(), state: new MemoryState(), clock }, { ...options, folderConcurrency: 2 });
+  assert.equal(report.status, 'completed-with-errors');
+  const failed = report.errors.filter((e) => e.code === 'TARGET_FOLDER_CREATE_FAILED').map((e) => e.folder).sort();
+  assert.deepEqual(failed, ['Work/Projects', 'Émoji 🎉']);
+  // Work/Projects is a parent (created first, serially): its subfolder is not attempted.
+  assert.equal(target.folders.has('Work/Projects/Deep'), false);
+  assert.equal(target.folders.get('INBOX')!.messages.size, source.folders.get('INBOX')!.messages.size);
+  assert.equal(target.folders.get('Sent Items')!.messages.size, 5);
+  assert.equal(report.totals.foldersCreated, 1, 'the parent Work');
+  assert.ok(target.folders.has('Work'));
+});

@@ -105,6 +105,20 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
     let source: MailStore | null = null;
     let target: MailStore | null = null;
     const extraStores: MailStore[] = [];
+    /** Connections still being opened: waited for before the stores are closed, so none leaks. */
+    const pendingOpens: Array<Promise<unknown>> = [];
+    const openPair = (): Promise<{ source: MailStore; target: MailStore }> => {
+      const opening = (async () => {
+        // Both at once: on a WAN each connect is several round trips (TCP, TLS, LOGIN).
+        const [extraSource, extraTarget] = await Promise.allSettled([deps.openSource(), deps.openTarget()]);
+        for (const opened of [extraSource, extraTarget]) if (opened.status === 'fulfilled') extraStores.push(opened.value);
+        if (extraSource.status === 'rejected') throw extraSource.reason;
+        if (extraTarget.status === 'rejected') throw extraTarget.reason;
+        return { source: extraSource.value, target: extraTarget.value };
+      })();
+      pendingOpens.push(opening.catch(() => undefined));
+      return opening;
+    };
     try {
       deps.signal?.throwIfAborted();
       // Both at once: on a WAN each connect is several round trips (TCP, TLS, capabilities, LOGIN).
@@ -136,21 +150,37 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
           observer.onSourceTotal(total);
         }
       }
+      // The other folder workers connect while the folders are being created.
+      const expectedWorkers = Math.min(options.folderConcurrency, plan.folders.filter((f) => f.selectable && !done.has(f.sourcePath)).length);
+      const extraPairs = Array.from({ length: Math.max(0, expectedWorkers - 1) }, () => {
+        const opening = openPair();
+        opening.catch(() => undefined);
+        return opening;
+      });
       const existing = new Set(targetFolders.filter((f) => f.selectable).map((f) => f.path.toLowerCase()));
-      for (const path of plan.toCreate) {
-        if (existing.has(path.toLowerCase())) continue;
+      const createTargetFolder = async (store: MailStore, path: string): Promise<boolean> => {
         try {
-          await target.createFolder(path);
+          await store.createFolder(path);
           created.add(path);
+          return true;
         } catch (err) {
           const e = asMailshiftError(err);
           if (e.spec.class !== 'protocol') throw e;
-          const failed = new MailshiftError('TARGET_FOLDER_CREATE_FAILED', { folder: path, detail: e.message }, { cause: e });
-          errors.push(toReported(failed, path));
-          // Everything that would have gone into it (and below it) cannot be copied this run.
-          const below = path + (target.delimiter ?? '/');
-          for (const f of plan.folders) if (f.targetPath === path || f.targetPath.startsWith(below)) done.add(f.sourcePath);
+          errors.push(toReported(new MailshiftError('TARGET_FOLDER_CREATE_FAILED', { folder: path, detail: e.message }, { cause: e }), path));
+          return false;
         }
+      };
+      const delimiter = target.delimiter ?? '/';
+      const missing = plan.toCreate.filter((path) => !existing.has(path.toLowerCase()));
+      // A missing folder a worker will copy into, with nothing to create below it, is created by
+      // that worker: one CREATE per folder on parallel connections instead of a serial round trip
+      // each before any copy starts. Parents and placeholders are created here, parents first.
+      const copiedInto = new Set(plan.folders.filter((f) => f.selectable && !done.has(f.sourcePath)).map((f) => f.targetPath));
+      const deferred = new Set(missing.filter((path) => copiedInto.has(path) && !missing.some((other) => other.startsWith(path + delimiter))));
+      for (const path of missing) {
+        if (deferred.has(path) || await createTargetFolder(target, path)) continue;
+        // Everything that would have gone into it (and below it) cannot be copied this run.
+        for (const f of plan.folders) if (f.targetPath === path || f.targetPath.startsWith(path + delimiter)) done.add(f.sourcePath);
       }
 
       const budget = new ItemBudget(options.maxItems);
@@ -177,14 +207,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       const pairs: Array<{ source: MailStore; target: MailStore }> = [{ source, target }];
       let firstFailure: MailshiftError | null = null;
       const runWorker = async (index: number): Promise<void> => {
-        if (index > 0) {
-          // Both at once: on a WAN each connect is several round trips (TCP, TLS, LOGIN).
-          const [extraSource, extraTarget] = await Promise.allSettled([deps.openSource(), deps.openTarget()]);
-          for (const opened of [extraSource, extraTarget]) if (opened.status === 'fulfilled') extraStores.push(opened.value);
-          if (extraSource.status === 'rejected') throw extraSource.reason;
-          if (extraTarget.status === 'rejected') throw extraTarget.reason;
-          pairs[index] = { source: extraSource.value, target: extraTarget.value };
-        }
+        if (index > 0) pairs[index] = await (extraPairs[index - 1] ?? openPair());
         const pair = pairs[index]!;
         for (let folder = queue.shift(); folder; folder = queue.shift()) {
           if (attemptAbort.signal.aborted) return;
@@ -192,6 +215,10 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
         }
       };
       const syncWithRestarts = async (from: MailStore, to: MailStore, folder: FolderPlanEntry, signal: AbortSignal): Promise<void> => {
+        if (deferred.delete(folder.targetPath) && !(await createTargetFolder(to, folder.targetPath))) {
+          done.add(folder.sourcePath);
+          return;
+        }
         for (;;) {
           try {
             const report = await syncFolder({
@@ -258,6 +285,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       const delay = backoffDelay(attempt + 1, e);
       deps.logger?.log('warn', `transient failure, reconnecting in ${Math.round(delay / 1000)} s`, { code: e.code, message: e.message });
       observer.onRetry?.(e, attempt + 1, delay);
+      await Promise.all(pendingOpens);
       await closeQuietly(source);
       await closeQuietly(target);
       await Promise.all(extraStores.map(closeQuietly));
@@ -266,6 +294,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       extraStores.length = 0;
       await clock.sleep(delay, deps.signal);
     } finally {
+      await Promise.all(pendingOpens);
       await closeQuietly(source);
       await closeQuietly(target);
       await Promise.all(extraStores.map(closeQuietly));
