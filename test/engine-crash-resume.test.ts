@@ -218,6 +218,9 @@ test('transient failures (connection reset) at any step reconnect, back off and 
     assert.ok(report.totals.retries >= 1 && sleeps.length === report.totals.retries, `step ${k}: retries ${report.totals.retries}`);
     assert.equal(sleeps[0], 1000, 'first back-off is one second');
     assert.deepEqual(snapshot(target), expected, `target differs after transient failure at ${k}`);
+    // Everything was copied by this run, across its attempts: none of it was "already there".
+    assert.equal(report.totals.transferred, 27, `step ${k}: ${JSON.stringify(report.totals)}`);
+    assert.equal(report.totals.alreadyPresent, 0, `step ${k}: ${JSON.stringify(report.totals)}`);
   }
 });
 

@@ -35,6 +35,10 @@ export interface FolderSyncContext {
   skippedItems: SkippedItem[];
   droppedKeywords: Map<string, Set<string>>;
   signal?: AbortSignal;
+  /** Filled as the folder goes; the caller keeps what an interrupted attempt did. */
+  report?: FolderReport;
+  /** This run's intents not yet committed ("path\0uid"): found on the target after an interruption, they count as transferred. */
+  intentsThisRun?: Set<string>;
 }
 
 /** Thrown when the folder must be re-reconciled before continuing (e.g. one message was rejected). */
@@ -44,7 +48,7 @@ export class RestartFolder extends Error {
   }
 }
 
-function emptyReport(folder: FolderPlanEntry): FolderReport {
+export function emptyReport(folder: FolderPlanEntry): FolderReport {
   return {
     sourcePath: folder.sourcePath, targetPath: folder.targetPath, sourceMessages: 0, transferred: 0,
     alreadyPresent: 0, adopted: 0, skipped: 0, filtered: 0, flagsUpdated: 0, bytes: 0, created: false,
@@ -85,7 +89,7 @@ function batchesOf(metas: readonly MessageMeta[], maxMessages: number, maxBytes:
 
 export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> {
   const { source, target, state, folder, options, clock, observer } = ctx;
-  const report = emptyReport(folder);
+  const report = ctx.report ?? emptyReport(folder);
 
   // Source and target are different connections: their round trips overlap.
   const [openedSource, openedTarget] = await Promise.allSettled([
@@ -173,6 +177,11 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
     await target.updateFlags(entry.targetUid!, own, remove);
   }
   if (resolved.length > 0) await state.commit(folder.sourcePath, resolved);
+  // In-doubt messages of this run found on the target were copied by an interrupted attempt:
+  // transferred, not "already there" (those of an earlier run, or re-found after a target
+  // UIDVALIDITY change, are already there).
+  const ours = resolved.filter((r) => ctx.intentsThisRun?.has(`${folder.sourcePath}\0${r.sourceUid}`) ?? false);
+  const resolvedBytes = ours.reduce((n, r) => n + (entries.get(r.sourceUid)?.size ?? 0), 0);
   if (lost.length > 0) await state.discard(folder.sourcePath, lost);
 
   // --- What is on the source -------------------------------------------------------------------
@@ -223,6 +232,9 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
 
   candidates.sort(newestFirst);
   ctx.budget.consume(report.alreadyPresent);
+  report.alreadyPresent = Math.max(0, report.alreadyPresent - ours.length);
+  report.transferred += ours.length;
+  report.bytes += resolvedBytes;
   const granted = ctx.budget.grant(candidates.length);
   const overLimit = candidates.splice(granted);
 
@@ -377,6 +389,7 @@ async function startCopy(
   if (intents.length === 0) return { done: Promise.resolve() };
 
   await state.upsert(intents);
+  for (const intent of intents) ctx.intentsThisRun?.add(`${folder.sourcePath}\0${intent.sourceUid}`);
   // Called now, so the writes keep batch order; answered and committed in `done`.
   const appended = target.append(folder.targetPath, items);
   return { done: finishCopy(ctx, report, intents, appended, entries) };
@@ -410,6 +423,7 @@ async function finishCopy(
   }
   const commits: CommitRecord[] = intents.map((intent, i) => ({ sourceUid: intent.sourceUid, targetUid: outcomes[i]?.uid ?? null }));
   await state.commit(folder.sourcePath, commits);
+  for (const intent of intents) ctx.intentsThisRun?.delete(`${folder.sourcePath}\0${intent.sourceUid}`);
   let bytes = 0;
   for (let i = 0; i < intents.length; i++) {
     const intent = intents[i]!;

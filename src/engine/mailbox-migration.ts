@@ -11,7 +11,7 @@ import type { MigrationState } from './state-port.js';
 import { DEFAULT_BYTE_BUDGET, ItemBudget } from './sync-options.js';
 import { ByteBudget } from './byte-budget.js';
 import type { MigrationObserver, SyncOptions } from './sync-options.js';
-import { RestartFolder, syncFolder } from './folder-sync.js';
+import { RestartFolder, emptyReport, syncFolder } from './folder-sync.js';
 import { verifyMailbox } from './verify.js';
 
 export interface MigrationDeps {
@@ -85,6 +85,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
   const bytes = deps.byteBudget ?? new ByteBudget(DEFAULT_BYTE_BUDGET);
   const startedAt = clock.now();
   const folderReports = new Map<string, FolderReport>();
+  const intentsThisRun = new Set<string>();
   const done = new Set<string>();
   const skippedItems: SkippedItem[] = [];
   const droppedKeywords = new Map<string, Set<string>>();
@@ -220,9 +221,10 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
           return;
         }
         for (;;) {
+          const partial = emptyReport(folder);
           try {
             const report = await syncFolder({
-              source: from, target: to, state, folder, options, budget, bytes, clock, observer, skippedItems, droppedKeywords, signal,
+              source: from, target: to, state, folder, options, budget, bytes, clock, observer, skippedItems, droppedKeywords, signal, report: partial, intentsThisRun,
             });
             report.created = created.has(folder.targetPath);
             const merged = mergeFolderReport(folderReports.get(folder.sourcePath), report);
@@ -231,6 +233,8 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
             observer.onFolderDone?.(folder, merged);
             return;
           } catch (err) {
+            // What the interrupted attempt copied stays counted as transferred by this run.
+            if (partial.transferred > 0 || partial.adopted > 0) folderReports.set(folder.sourcePath, mergeFolderReport(folderReports.get(folder.sourcePath), partial));
             if (err instanceof RestartFolder) {
               const n = (restarts.get(folder.sourcePath) ?? 0) + 1;
               restarts.set(folder.sourcePath, n);
