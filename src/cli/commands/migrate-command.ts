@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { EXIT_CODES, MailshiftError, exitCodeFor } from '../../domain/errors.js';
@@ -143,6 +144,9 @@ export function registerMigrateCommand(program: Command): void {
         const live = !json && process.stderr.isTTY === true;
         display = new ProgressDisplay(process.stderr, live, json);
         const controller = new AbortController();
+        // Every mailbox in flight (and every one waiting for the byte budget) listens to it: with
+        // --concurrency above 10 Node would warn of a leak that is not one.
+        setMaxListeners(0, controller.signal);
         const onSignal = (): void => controller.abort(new MailshiftError('INTERNAL', { detail: 'interrupted' }));
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
