@@ -9,6 +9,11 @@ import type { UserStatus } from '../src/batch/batch-status.js';
 import { isMailshiftError } from '../src/domain/errors.js';
 import { BatchRepository } from '../src/store/batch-repository.js';
 import { openSqliteStore } from '../src/store/open-sqlite.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openBatchContext } from '../src/app/batch-wiring.js';
+import { BatchRunner } from '../src/jobs/batch-runner.js';
 
 const derive = (current: Parameters<typeof deriveBatchStatus>[0], users: UserStatus[], withErrors = false) => deriveBatchStatus(current, countUsers(users), withErrors);
 
@@ -93,4 +98,40 @@ test('claims respect the source endpoint limits across batches, skip leased user
   assert.equal(inc[0]!.kind, 'incremental');
   assert.equal(inc[0]!.user.status, 'IncrementalSyncing');
   await db.destroy();
+});
+
+test('--start-after: a scheduled batch is not claimed before its time; --complete-after: a synced batch completes itself once due', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'ms-batch-schedule-'));
+  const base = await openBatchContext({ statePath: join(work, 'state.sqlite'), env: { MAILSHIFT_SECRET_KEY: 'd'.repeat(64) } });
+  let now = 5_000_000;
+  const ctx = { ...base, clock: { now: () => now, sleep: async () => undefined } };
+  try {
+    const user = (email: string, status: string) => ({
+      row_number: 2, email_address: email, user_name: email, password_enc: 'x', user_root: null, target_user_name: null, target_password_enc: null, status,
+    });
+    const spec = (name: string, status: string, startAfter: number | null, completeAfter: number | null) => ({
+      name, source_endpoint_id: 1, target_endpoint_id: 2, status, exclude_folders: '[]', since: null, max_message_size: 1, auto_start: 1,
+      start_after: startAfter, complete_after: completeAfter, notify: '[]', incremental_interval_ms: 86_400_000, warnings: '[]',
+    });
+    const limits = () => ({ maxConcurrentMigrations: 10, maxConcurrentIncrementalSyncs: 10 });
+    await ctx.repo.createBatch(spec('Later', 'Starting', now + 60_000, null), [user('a@example.com', 'Queued')], now);
+    assert.equal((await ctx.repo.claim({ owner: 'h:1:x', now, leaseMs: 1000, max: 10, limitsFor: limits })).length, 0, 'not before --start-after');
+    const due = await ctx.repo.claim({ owner: 'h:1:x', now: now + 60_000, leaseMs: 1000, max: 10, limitsFor: limits });
+    assert.deepEqual(due.map((c) => c.user.email_address), ['a@example.com']);
+
+    const synced = await ctx.repo.createBatch(spec('Cutover', 'Synced', null, now + 3_600_000), [user('b@example.com', 'Synced')], now);
+    await ctx.repo.updateUsersWhere(synced.id, ['Queued'], { status: 'Synced', last_sync_at: now, next_sync_at: now + 86_400_000 }, now);
+    // maxParallel 0: the runner applies schedules and settles statuses but starts no mailbox.
+    const runner = new BatchRunner(ctx, { maxParallel: 0, onlyBatchId: synced.id });
+    await runner.tick();
+    assert.equal((await ctx.repo.batchById(synced.id))!.status, 'Synced', 'not before --complete-after');
+    now += 3_600_000;
+    await runner.tick();
+    assert.equal((await ctx.repo.batchById(synced.id))!.status, 'Completing', 'completes itself once due');
+    const users = await ctx.repo.listUsers(synced.id);
+    assert.deepEqual(users.map((u) => [u.status, u.sync_requested]), [['Completing', 1]], 'a final sync is requested');
+  } finally {
+    await base.close();
+    rmSync(work, { recursive: true, force: true });
+  }
 });
