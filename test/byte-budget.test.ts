@@ -33,3 +33,21 @@ test('an aborted waiter gives up its place', async () => {
   const again = await budget.acquire(10);
   again();
 });
+
+test('a wait that ends leaves no listener on the signal (a long run waits thousands of times on one)', async () => {
+  const budget = new ByteBudget(10);
+  const controller = new AbortController();
+  let listeners = 0;
+  const signal = controller.signal;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((...args: Parameters<typeof add>) => { listeners++; add(...args); }) as typeof signal.addEventListener;
+  signal.removeEventListener = ((...args: Parameters<typeof remove>) => { listeners--; remove(...args); }) as typeof signal.removeEventListener;
+  for (let i = 0; i < 50; i++) {
+    const held = await budget.acquire(10, signal);
+    const waiting = budget.acquire(10, signal);
+    held();
+    (await waiting)();
+  }
+  assert.equal(listeners, 0);
+});

@@ -19,15 +19,17 @@ export class ByteBudget {
       this.available -= wanted;
     } else {
       await new Promise<void>((resolve, reject) => {
-        const waiter = { bytes: wanted, resolve };
-        this.waiters.push(waiter);
-        signal?.addEventListener('abort', () => {
+        const onAbort = (): void => {
           const at = this.waiters.indexOf(waiter);
           if (at >= 0) {
             this.waiters.splice(at, 1);
-            reject(signal.reason);
+            reject(signal?.reason);
           }
-        }, { once: true });
+        };
+        // The listener goes when the wait ends: a long run waits thousands of times on one signal.
+        const waiter = { bytes: wanted, resolve: () => { signal?.removeEventListener('abort', onAbort); resolve(); } };
+        this.waiters.push(waiter);
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
     }
     let released = false;
