@@ -78,6 +78,9 @@ const CRLF = Buffer.from('\r\n');
 /** Writes are coalesced up to this size (a few TCP segments' worth of a typical message). */
 const COALESCE_BYTES = 64 * 1024;
 
+/** Literals above this are written in slices of this size, each after the socket drained. */
+const SLICE_BYTES = 1024 * 1024;
+
 /** RFC 7888 §4: LITERAL- allows non-synchronizing literals of at most 4096 octets. */
 const LITERAL_MINUS_MAX = 4096;
 
@@ -339,7 +342,15 @@ export class AppendWriter {
       } else {
         await queue(Buffer.from(prefix, 'latin1'));
       }
-      await queue(item.raw);
+      if (item.raw.length > SLICE_BYTES) {
+        // A big literal goes in slices, each after the socket drained: a single write would be
+        // encrypted at once into TLS's native output buffer (a second copy of the whole message)
+        // and sit there while the kernel sends it. Slices of the caller's buffer copy nothing.
+        await flush();
+        for (let at = 0; at < item.raw.length; at += SLICE_BYTES) await this.wire.write(item.raw.subarray(at, at + SLICE_BYTES));
+      } else {
+        await queue(item.raw);
+      }
       this.counters.messages += 1;
       this.counters.bytes += item.raw.length;
       prefix = '';
