@@ -7,28 +7,12 @@ import { openMailStore } from '../src/imap/imapflow-mail-store.js';
 import { MailshiftError } from '../src/domain/errors.js';
 import type { MailStore } from '../src/engine/ports.js';
 import type { FetchedMessage } from '../src/domain/mail-types.js';
-import { makeItems, settingsFor, sortedFlags } from './imap-support.js';
+import { collect, makeItems, rejectsWith, settingsFor, sortedFlags } from './imap-support.js';
 import { startDelayProxy } from '../bench/delay-proxy.js';
 
 const PASSWORD = 'writer-Pa55';
 
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of iterable) out.push(x);
-  return out;
-}
 
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<MailshiftError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof MailshiftError, `expected MailshiftError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    assert.ok(!err.message.includes(PASSWORD), 'password leaked');
-    return err;
-  }
-  assert.fail(`expected ${code}, resolved`);
-}
 
 describe('pipelined APPEND writer against Dovecot', { skip: !dovecotAvailable() && 'needs root and dovecot' }, () => {
   let server: DovecotServer;
@@ -123,7 +107,7 @@ describe('pipelined APPEND writer against Dovecot', { skip: !dovecotAvailable() 
       const writer = await AppendWriter.open(settingsFor(server, 'bob', PASSWORD), { side: 'target' }, { mode });
       const results = await writer.append('No Such Folder', makeItems(5, 6000));
       assert.ok(results.every((r) => r.status === 'rejected' || r.status === 'not-sent'), mode);
-      const err = await rejectsWith(writer.appendOrThrow('No Such Folder', makeItems(2, 100)), 'IMAP_PROTOCOL');
+      const err = await rejectsWith(writer.appendOrThrow('No Such Folder', makeItems(2, 100)), 'IMAP_PROTOCOL', [PASSWORD]);
       assert.equal(err.params.responseCode, 'TRYCREATE');
       assert.equal(err.params.folder, 'No Such Folder');
       // The connection stays in step after the refused literals.
@@ -160,7 +144,7 @@ describe('pipelined APPEND writer against Dovecot', { skip: !dovecotAvailable() 
   });
 
   test('wrong password is AUTH_FAILED; LOGIN as master user with SASL PLAIN authzid works', async () => {
-    await rejectsWith(AppendWriter.open({ ...settingsFor(server, 'bob', PASSWORD), password: 'nope' }, { side: 'target' }), 'AUTH_FAILED');
+    await rejectsWith(AppendWriter.open({ ...settingsFor(server, 'bob', PASSWORD), password: 'nope' }, { side: 'target' }), 'AUTH_FAILED', [PASSWORD]);
     const writer = await AppendWriter.open({ ...settingsFor(server, 'mailadmin', 'admin-Pa55'), authzid: 'bob' }, { side: 'target' });
     await reader.createFolder('Impersonated');
     const [outcome] = await writer.appendOrThrow('Impersonated', makeItems(1, 500));
@@ -174,9 +158,9 @@ describe('pipelined APPEND writer against Dovecot', { skip: !dovecotAvailable() 
     const ok = await AppendWriter.open(settingsFor(server, 'bob', PASSWORD, 'ssl'), { side: 'target' });
     await ok.close();
     const { ca: _ca, ...noCa } = settingsFor(server, 'bob', PASSWORD, 'ssl');
-    await rejectsWith(AppendWriter.open(noCa, { side: 'target' }), 'TLS_UNTRUSTED');
+    await rejectsWith(AppendWriter.open(noCa, { side: 'target' }), 'TLS_UNTRUSTED', [PASSWORD]);
     const { ca: _ca2, ...noCaStarttls } = settingsFor(server, 'bob', PASSWORD, 'starttls');
-    await rejectsWith(AppendWriter.open(noCaStarttls, { side: 'target' }), 'TLS_UNTRUSTED');
+    await rejectsWith(AppendWriter.open(noCaStarttls, { side: 'target' }), 'TLS_UNTRUSTED', [PASSWORD]);
   });
 
   test('invalid keywords are dropped, not sent; an empty batch is a no-op', async () => {
@@ -210,8 +194,8 @@ describe('APPENDLIMIT and LOGINDISABLED', { skip: !dovecotAvailable() && 'needs 
   });
 
   test('cleartext login where the server says LOGINDISABLED is AUTH_LOGIN_DISABLED', async () => {
-    await rejectsWith(AppendWriter.open(settingsFor(server, 'carol', PASSWORD, 'none'), { side: 'target' }), 'AUTH_LOGIN_DISABLED');
-    await rejectsWith(openMailStore(settingsFor(server, 'carol', PASSWORD, 'none'), { side: 'target' }), 'AUTH_LOGIN_DISABLED');
+    await rejectsWith(AppendWriter.open(settingsFor(server, 'carol', PASSWORD, 'none'), { side: 'target' }), 'AUTH_LOGIN_DISABLED', [PASSWORD]);
+    await rejectsWith(openMailStore(settingsFor(server, 'carol', PASSWORD, 'none'), { side: 'target' }), 'AUTH_LOGIN_DISABLED', [PASSWORD]);
   });
 
   test('items above APPENDLIMIT are rejected locally with their index; the others are stored', async () => {

@@ -6,27 +6,11 @@ import { openMailStore } from '../src/imap/imapflow-mail-store.js';
 import { MailshiftError } from '../src/domain/errors.js';
 import type { MailStore } from '../src/engine/ports.js';
 import type { MessageMeta } from '../src/domain/mail-types.js';
-import { makeItems, settingsFor, sortedFlags } from './imap-support.js';
+import { collect, makeItems, rejectsWith, settingsFor, sortedFlags } from './imap-support.js';
 
 const PASSWORD = 'Pa55"w\\ord';
 
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of iterable) out.push(x);
-  return out;
-}
 
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<MailshiftError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof MailshiftError, `expected MailshiftError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    assert.ok(!err.message.includes(PASSWORD) && !JSON.stringify(err.params).includes(PASSWORD), 'password leaked');
-    return err;
-  }
-  assert.fail(`expected ${code}, resolved`);
-}
 
 describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'needs root and dovecot' }, () => {
   let server: DovecotServer;
@@ -58,20 +42,20 @@ describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'n
 
   test('a self-signed server without the CA is TLS_UNTRUSTED (ssl and starttls)', async () => {
     const { ca: _ca, ...ssl } = settingsFor(server, 'alice', PASSWORD, 'ssl');
-    await rejectsWith(openMailStore(ssl, { side: 'source' }), 'TLS_UNTRUSTED');
+    await rejectsWith(openMailStore(ssl, { side: 'source' }), 'TLS_UNTRUSTED', [PASSWORD]);
     const { ca: _ca2, ...starttls } = settingsFor(server, 'alice', PASSWORD, 'starttls');
-    const err = await rejectsWith(openMailStore(starttls, { side: 'target' }), 'TLS_UNTRUSTED');
+    const err = await rejectsWith(openMailStore(starttls, { side: 'target' }), 'TLS_UNTRUSTED', [PASSWORD]);
     assert.equal(err.params.side, 'target');
   });
 
   test('wrong password is AUTH_FAILED and the message never contains a password', async () => {
-    const err = await rejectsWith(openMailStore({ ...settingsFor(server, 'alice', 'wrong-password'), password: 'wrong-password' }, { side: 'source' }), 'AUTH_FAILED');
+    const err = await rejectsWith(openMailStore({ ...settingsFor(server, 'alice', 'wrong-password'), password: 'wrong-password' }, { side: 'source' }), 'AUTH_FAILED', [PASSWORD]);
     assert.equal(err.params.user, 'alice');
     assert.ok(!err.message.includes('wrong-password'));
   });
 
   test('nothing listening is CONN_REFUSED', async () => {
-    await rejectsWith(openMailStore({ ...settingsFor(server, 'alice', PASSWORD, 'none'), port: 1 }, { side: 'source' }), 'CONN_REFUSED');
+    await rejectsWith(openMailStore({ ...settingsFor(server, 'alice', PASSWORD, 'none'), port: 1 }, { side: 'source' }), 'CONN_REFUSED', [PASSWORD]);
   });
 
   test('createFolder is idempotent; unicode names round-trip; special-use and \\Noselect parents are reported', async () => {
@@ -177,7 +161,7 @@ describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'n
   });
 
   test('opening a missing folder is SOURCE_FOLDER_VANISHED; the store stays usable', async () => {
-    const err = await rejectsWith(store.openFolder('Does/Not/Exist', { readOnly: true }), 'SOURCE_FOLDER_VANISHED');
+    const err = await rejectsWith(store.openFolder('Does/Not/Exist', { readOnly: true }), 'SOURCE_FOLDER_VANISHED', [PASSWORD]);
     assert.equal(err.params.folder, 'Does/Not/Exist');
     assert.ok((await store.listFolders()).length > 0);
   });
@@ -193,6 +177,6 @@ describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'n
     const s = await openMailStore(settingsFor(server, 'alice', PASSWORD, 'none'), { side: 'source' });
     await s.close();
     await s.close();
-    await rejectsWith(s.listFolders(), 'CONN_LOST');
+    await rejectsWith(s.listFolders(), 'CONN_LOST', [PASSWORD]);
   });
 });

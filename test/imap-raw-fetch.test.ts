@@ -24,24 +24,9 @@ import { fillMailbox, readMailbox, type MailboxMessage } from '../src/testbed/fi
 import { generateCorpus, type CorpusMessage } from '../src/testbed/corpus.js';
 import { encodeModifiedUtf7 } from '../src/imap/modified-utf7.js';
 import { compactUidSet } from '../src/imap/imap-syntax.js';
-import { settingsFor } from './imap-support.js';
+import { collect, rejectsWith, settingsFor } from './imap-support.js';
 
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of iterable) out.push(x);
-  return out;
-}
 
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<MailshiftError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof MailshiftError, `expected MailshiftError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return err;
-  }
-  assert.fail(`expected ${code}, resolved`);
-}
 
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
 const lit = (data: Buffer | string): Buffer => {

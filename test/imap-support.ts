@@ -1,5 +1,7 @@
 /** Shared bits of the IMAP integration suites: a deterministic corpus and connection settings. */
+import assert from 'node:assert/strict';
 import type { AppendItem, ConnectionSettings } from '../src/domain/mail-types.js';
+import { MailshiftError } from '../src/domain/errors.js';
 import type { DovecotServer } from '../src/testbed/dovecot-server.js';
 
 /**
@@ -55,4 +57,23 @@ export function settingsFor(server: DovecotServer, user: string, password: strin
 
 export function sortedFlags(flags: readonly string[]): string[] {
   return [...flags].map((f) => (f.startsWith('\\') ? f.toLowerCase() : f)).sort();
+}
+
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of iterable) out.push(x);
+  return out;
+}
+
+/** Awaits a rejection with this catalog code; none of `secrets` may appear in its message or params. */
+export async function rejectsWith(promise: Promise<unknown>, code: string, secrets: readonly string[] = []): Promise<MailshiftError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof MailshiftError, `expected MailshiftError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    for (const secret of secrets) assert.ok(!err.message.includes(secret) && !JSON.stringify(err.params).includes(secret), 'password leaked');
+    return err;
+  }
+  assert.fail(`expected ${code}, resolved`);
 }
