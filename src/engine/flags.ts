@@ -1,6 +1,9 @@
 /** Flag handling: what the target accepts, and what changed since the last sync. */
 
-const SYSTEM_FLAGS = new Set(['\\seen', '\\answered', '\\flagged', '\\draft', '\\deleted']);
+/** The system flags a migration carries over. */
+export const COPIED_SYSTEM_FLAGS: readonly string[] = ['\\Seen', '\\Answered', '\\Flagged', '\\Draft'];
+
+const SYSTEM_FLAGS = new Set([...COPIED_SYSTEM_FLAGS, '\\Deleted'].map((f) => f.toLowerCase()));
 
 /** \Recent can never be set by a client; \Deleted is not migrated (we never copy a pending expunge's intent). */
 const NEVER_COPIED = new Set(['\\recent', '\\deleted']);

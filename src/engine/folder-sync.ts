@@ -17,7 +17,7 @@ import type { Clock, MailStore } from './ports.js';
 import type { CommitRecord, LedgerEntry, MigrationState } from './state-port.js';
 import type { ItemBudget, MigrationObserver, SyncOptions } from './sync-options.js';
 import { contentKey, headerField } from './content-key.js';
-import { filterFlagsForTarget, flagDelta, normalizeFlags, sameFlags } from './flags.js';
+import { COPIED_SYSTEM_FLAGS, filterFlagsForTarget, flagDelta, normalizeFlags, sameFlags } from './flags.js';
 import { KeyPool } from './key-pool.js';
 import type { ByteBudget } from './byte-budget.js';
 
@@ -154,7 +154,8 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
   const twins = new Map<string, LedgerEntry[]>();
   for (const entry of entries.values()) {
     if (entry.status !== 'pending') continue;
-    twins.set(entry.contentKey, [...(twins.get(entry.contentKey) ?? []), entry]);
+    const same = twins.get(entry.contentKey);
+    if (same) same.push(entry); else twins.set(entry.contentKey, [entry]);
   }
   const reflag: LedgerEntry[] = [];
   for (const entry of entries.values()) {
@@ -171,10 +172,11 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
     }
   }
   for (const entry of reflag) {
+    // From whatever a twin (or the server) may have left on it, to this entry's own flags.
     const own = filterFlagsForTarget(entry.flags, targetStatus.permanentFlags).flags;
-    const others = new Set(twins.get(entry.contentKey)!.flatMap((t) => t.flags).concat(['\\Seen', '\\Answered', '\\Flagged', '\\Draft']));
-    const remove = filterFlagsForTarget([...others].filter((f) => !own.some((o) => o.toLowerCase() === f.toLowerCase())), targetStatus.permanentFlags).flags;
-    await target.updateFlags(entry.targetUid!, own, remove);
+    const possible = [...twins.get(entry.contentKey)!.flatMap((t) => t.flags), ...COPIED_SYSTEM_FLAGS];
+    const { remove } = flagDelta(possible, own);
+    await target.updateFlags(entry.targetUid!, own, filterFlagsForTarget(remove, targetStatus.permanentFlags).flags);
   }
   if (resolved.length > 0) await state.commit(folder.sourcePath, resolved);
   // In-doubt messages of this run found on the target were copied by an interrupted attempt:
