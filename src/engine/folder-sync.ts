@@ -276,17 +276,26 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
   // so the target connection never idles for a round trip between batches.
   let next: Promise<Fetched> | null = batches[0] ? fetchBatch(batches[0]) : null;
   let previous: Promise<void> | null = null;
+  // Outside the loop so it can be cleared: V8 keeps a block-scoped `const` of a suspended async
+  // function alive in its frame, so while this worker waited for the next batch's byte budget it
+  // held the previous batch (a 30 MB message) beyond the budget — 20 mailboxes with 30 MB messages
+  // kept ~300 MB alive that way.
+  let fetched: Fetched | null = null;
   try {
     for (let i = 0; i < batches.length; i++) {
       ctx.signal?.throwIfAborted();
-      const fetched = await next!;
+      fetched = await next!;
       next = batches[i + 1] ? fetchBatch(batches[i + 1]!) : null;
       let copying: Promise<void>;
+      const release = fetched.release;
       try {
-        copying = (await startCopy(ctx, report, targetStatus, pool, fetched.messages, entries)).done.finally(fetched.release);
+        copying = (await startCopy(ctx, report, targetStatus, pool, fetched.messages, entries)).done.finally(release);
       } catch (err) {
-        fetched.release();
+        release();
         throw err;
+      } finally {
+        // The copy under way holds what it still needs; from here on the batch is its alone.
+        fetched = null;
       }
       // Handled here so a failure that comes while the loop awaits something else is not an
       // unhandled rejection; awaiting `copying` below still throws it.
