@@ -135,6 +135,20 @@ describe('response framing and FETCH parsing (unit)', () => {
     assert.ok(body.equals(BODY_A));
   });
 
+  test('a literal of several MB (its own mapping) arrives whole and exact from 16 KB chunks', () => {
+    const body = Buffer.alloc(3 * 1024 * 1024 + 7);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 31 + (i >> 12)) & 0xff;
+    const stream = Buffer.concat([Buffer.from(`* 1 FETCH (UID 9 BODY[] {${body.length}}\r\n`), body, Buffer.from(')\r\n')]);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < stream.length; at += 16 * 1024) chunks.push(Buffer.from(stream.subarray(at, at + 16 * 1024)));
+    const responses = frame(chunks);
+    assert.equal(responses.length, 1);
+    const literal = responses[0]!.literals[0]!;
+    assert.equal(literal.length, body.length);
+    for (const c of chunks) c.fill(0);
+    assert.ok(literal.equals(body));
+  });
+
   test('an absurd literal size is a protocol error, not an allocation', () => {
     const framer = new ResponseFramer(() => undefined, 1000);
     assert.throws(() => framer.push(b('* 1 FETCH (BODY[] {1001}\r\n')), /literal of 1001 bytes/);
