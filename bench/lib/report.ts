@@ -28,7 +28,7 @@ export function renderMarkdown(r: BenchResults): string {
   out.push(`Options: messages ${o.messages}, runs ${o.runs}, RTT ${o.rtt} ms${o.rtt ? ' (delay proxy in front of both servers)' : ' (loopback)'}, transport ${o.transport === 'tls' ? 'implicit TLS (IMAPS) for every tool' : 'plain IMAP on loopback for every tool'}, scenario ${o.scenario}${o.quick ? ', QUICK' : ''}.`);
   out.push(`Machine: ${r.machine.cpus} CPUs, load average before ${r.machine.loadavg.join(' ')}${r.machine.loadavgAfter ? `, after ${r.machine.loadavgAfter.join(' ')}` : ''}; Node ${r.machine.node}; ${r.machine.mbsync}.`);
   out.push(`mailshift under test: ${r.code}.`);
-  out.push(`mailshift CLI start-up (node + tsx, \`--version\`): ${f2(r.startup.wallSeconds)} s wall, ${f2(r.startup.cpuSeconds)} s CPU, ${f0(r.startup.peakRssMb)} MB — included in every mailshift number.`);
+  out.push(`mailshift CLI start-up (node + the migrate bundle, \`migrate --help\`): ${f2(r.startup.wallSeconds)} s wall, ${f2(r.startup.cpuSeconds)} s CPU, ${f0(r.startup.peakRssMb)} MB — included in every mailshift number.`);
   out.push('');
   if (r.main) {
     const m = r.main;
