@@ -33,8 +33,8 @@ export const DEFAULT_MAX_LITERAL_BYTES = 1024 * 1024 * 1024;
  * V8 collects the Buffer. A literal-sized allocation would instead (after the first free of a large
  * chunk raises the threshold) come from the main heap, which then stays at its high-water mark: 20
  * mailboxes with 30 MB messages measured ~70 MB more RSS that way, one mailbox ~20 MB. The price: V8
- * counts the whole reservation as external memory and collects more often (measured: ~0.5-1 s more
- * CPU for 20 mailboxes of 200 messages at once, within this machine's noise for one mailbox).
+ * counts the whole reservation as external memory and may collect more often (A/B runs of 20
+ * mailboxes × 200 messages: from no difference to ~1 s more CPU of ~6, within this machine's noise).
  */
 const UNMAPPED_LITERAL_BYTES = 1024 * 1024;
 const MMAP_ALWAYS_BYTES = 32 * 1024 * 1024 + 64 * 1024;
