@@ -6,7 +6,7 @@ import { registerServeCommand } from './commands/serve-command.js';
 import { registerVerifyCommand } from './commands/verify-command.js';
 import { runCli, type RegisterCommand } from './run-cli.js';
 
-export const ALL_COMMANDS: readonly RegisterCommand[] = [
+const ALL_COMMANDS: readonly RegisterCommand[] = [
   registerMigrateCommand,
   registerVerifyCommand,
   registerDiagnoseCommand,
@@ -19,4 +19,3 @@ export const ALL_COMMANDS: readonly RegisterCommand[] = [
 export async function main(argv: string[]): Promise<void> {
   await runCli(argv, ALL_COMMANDS);
 }
-
