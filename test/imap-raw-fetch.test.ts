@@ -17,7 +17,7 @@ import { parseFetchResponse, parseInternalDate, type FetchItems } from '../src/i
 import { FetchReader, planFetchCommands } from '../src/imap/fetch-reader.js';
 import { openMailStore } from '../src/imap/imapflow-mail-store.js';
 import { MailshiftError } from '../src/domain/errors.js';
-import type { ConnectionSettings, FetchedMessage } from '../src/domain/mail-types.js';
+import type { ConnectionSettings, FetchedMessage, MessageMeta } from '../src/domain/mail-types.js';
 import type { MailStore } from '../src/engine/ports.js';
 import { dovecotAvailable, startDovecot, type DovecotServer } from '../src/testbed/dovecot-server.js';
 import { fillMailbox, readMailbox, type MailboxMessage } from '../src/testbed/fill-mailbox.js';
@@ -350,6 +350,41 @@ describe('FetchReader against a scripted server', () => {
     }
   });
 
+  test('metadata: split rows merged, rows without UID by sequence number, other UIDs ignored, missing UIDs skipped', async () => {
+    const script: FetchScript = (tag, _set, socket) => {
+      dribble(socket, Buffer.concat([
+        b('* 1 FETCH (UID 101 FLAGS (\\Seen \\Recent))\r\n'),
+        b('* 9 FETCH (UID 200 FLAGS (\\Flagged))\r\n'),
+        b('* 2 FETCH (UID 102 FLAGS () INTERNALDATE "01-Jun-2019 10:00:00 +0200" RFC822.SIZE 20)\r\n'),
+        b('* 1 FETCH (INTERNALDATE "17-Jul-1996 02:44:25 -0700" RFC822.SIZE 10)\r\n'),
+        b(`${tag} OK Fetch completed\r\n`),
+      ]));
+    };
+    const server = await fakeServer(script);
+    const reader = await FetchReader.open(fakeSettings(server.port), { side: 'source' });
+    try {
+      const got = await collect(reader.fetchMeta('INBOX', [103, 101, 102], { expectedUidValidity: 42n }));
+      assert.deepEqual(got, [
+        { uid: 101, flags: ['\\Seen'], internalDate: Date.UTC(1996, 6, 17, 9, 44, 25), size: 10, modseq: null },
+        { uid: 102, flags: [], internalDate: Date.UTC(2019, 5, 1, 8), size: 20, modseq: null },
+      ]);
+      // No CONDSTORE on this server: no MODSEQ item and no CHANGEDSINCE modifier, even when asked.
+      const all = await collect(reader.fetchMeta('INBOX', 'all', { changedSince: 5n }));
+      assert.deepEqual(all.map((m) => m.uid), [101, 102, 200]);
+      assert.equal(all[2]!.size, 0);
+      assert.ok(Number.isNaN(all[2]!.internalDate));
+      assert.deepEqual(server.commands.filter((c) => c.startsWith('UID')), [
+        'UID FETCH 101:103 (UID FLAGS INTERNALDATE RFC822.SIZE)',
+        'UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)',
+      ]);
+      assert.equal(server.commands.filter((c) => c.startsWith('EXAMINE')).length, 1);
+      assert.deepEqual(await collect(reader.fetchMeta('INBOX', [])), []);
+    } finally {
+      await reader.close();
+      await server.close();
+    }
+  });
+
   test('pipelines chunked commands; stopping early drains them and the next fetch is clean', async () => {
     const sent: string[] = [];
     const server = await fakeServer((tag, set, socket) => {
@@ -457,6 +492,10 @@ function extraMessages(): CorpusMessage[] {
   ];
 }
 
+function sortedFlags(m: MessageMeta): MessageMeta {
+  return { ...m, flags: [...m.flags].sort() };
+}
+
 function sameMessage(a: FetchedMessage, b2: FetchedMessage, where: string): void {
   assert.equal(a.uid, b2.uid, `${where}: uid`);
   assert.ok(a.raw.equals(b2.raw), `${where}: raw bytes (${a.raw.length} vs ${b2.raw.length})`);
@@ -547,6 +586,55 @@ describe('raw fetch vs imapflow against Dovecot', { skip: !dovecotAvailable() &&
       break;
     }
     assert.equal((await collect(rawStore.fetchMessages(uids.slice(0, 5)))).length, 5);
+  });
+
+  test('metadata: raw = imapflow for every folder (all, UID lists with gaps and unknown UIDs, empty folders)', async () => {
+    const writer = await openMailStore(settingsFor(server, USER, PASSWORD, 'ssl'), { side: 'target' });
+    await writer.createFolder('Empty for meta');
+    await writer.close();
+    let compared = 0;
+    let empty = 0;
+    for (const folder of await rawStore.listFolders()) {
+      if (!folder.selectable) continue;
+      await Promise.all([rawStore.openFolder(folder.path, { readOnly: true }), flowStore.openFolder(folder.path, { readOnly: true })]);
+      const uids = await flowStore.listUids();
+      const [a, c] = [await collect(rawStore.fetchMeta('all')), await collect(flowStore.fetchMeta('all'))];
+      assert.deepEqual(a.map(sortedFlags), c.map(sortedFlags), folder.path);
+      assert.deepEqual(a.map((m) => m.uid), uids, folder.path);
+      if (uids.length === 0) {
+        empty++;
+        continue;
+      }
+      const asked = [...uids.filter((_, i) => i % 2 === 0).reverse(), 999_999];
+      const [sa, sc] = [await collect(rawStore.fetchMeta(asked)), await collect(flowStore.fetchMeta(asked))];
+      assert.deepEqual(sa.map(sortedFlags), sc.map(sortedFlags), `${folder.path} (UID list)`);
+      assert.equal(sa.length, asked.length - 1);
+      compared += a.length;
+    }
+    assert.equal(compared, initial.length);
+    assert.ok(empty > 0, 'an empty folder was read');
+    assert.ok(initial.every((m) => m.internalDate > 0));
+  });
+
+  test('metadata with CHANGEDSINCE: only what changed, raw = imapflow', async () => {
+    const writer = await openMailStore(settingsFor(server, USER, PASSWORD, 'ssl'), { side: 'target' });
+    try {
+      const before = await writer.openFolder('INBOX', { readOnly: false });
+      assert.ok(before.highestModseq !== null, 'Dovecot has CONDSTORE');
+      const uids = await writer.listUids();
+      await writer.updateFlags(uids[3]!, ['$MetaTest'], []);
+      await Promise.all([rawStore.openFolder('INBOX', { readOnly: true }), flowStore.openFolder('INBOX', { readOnly: true })]);
+      const [a, c] = [await collect(rawStore.fetchMeta('all', { changedSince: before.highestModseq! })), await collect(flowStore.fetchMeta('all', { changedSince: before.highestModseq! }))];
+      assert.deepEqual(a.map(sortedFlags), c.map(sortedFlags));
+      assert.deepEqual(a.map((m) => m.uid), [uids[3]]);
+      assert.ok(a[0]!.flags.includes('$MetaTest'));
+      assert.ok(a[0]!.modseq !== null && a[0]!.modseq > before.highestModseq!);
+    } finally {
+      await writer.openFolder('INBOX', { readOnly: false });
+      const uids = await writer.listUids();
+      await writer.updateFlags(uids[3]!, [], ['$MetaTest']);
+      await writer.close();
+    }
   });
 
   test('\\Seen is never set by either mode', async () => {

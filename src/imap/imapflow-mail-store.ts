@@ -23,18 +23,18 @@ import { FetchReader, type FetchReaderOptions } from './fetch-reader.js';
 
 export interface MailStoreOptions {
   /**
-   * How fetchMessages() reads message bodies:
+   * How fetchMessages() and fetchMeta() read:
    *  - 'raw' (default): a second, lazily opened connection of our own (fetch-reader.ts) that
    *    pipelines UID FETCH commands and takes literals straight from the socket buffers;
    *  - 'imapflow': imapflow's fetchAll on the control connection, one chunk per round trip.
-   * Both return identical bytes, flags, dates and sizes (test/imap-raw-fetch.test.ts compares them).
+   * Both return identical bytes, flags, dates, sizes and modseqs (test/imap-raw-fetch.test.ts compares them).
    */
   fetchMode?: 'raw' | 'imapflow';
   /** Options of the raw fetch connection. */
   fetch?: FetchReaderOptions;
   /** 'imapflow' mode: messages per UID FETCH BODY.PEEK[] round trip; bounds memory (imapflow buffers each whole). */
   messagesPerFetch?: number;
-  /** Messages per header / metadata FETCH. */
+  /** Messages per header FETCH, and per metadata FETCH in 'imapflow' mode. */
   headersPerFetch?: number;
   metaPerFetch?: number;
   /** Options for the append connection (benchmarks force a mode here). */
@@ -229,7 +229,21 @@ class ImapFlowMailStore implements MailStore {
     yield* chunkUidSets(uids, MAX_SET_CHARS, perChunk);
   }
 
-  async *fetchMeta(uids: readonly number[] | 'all', options: { changedSince?: bigint } = {}): AsyncIterable<MessageMeta> {
+  fetchMeta(uids: readonly number[] | 'all', options: { changedSince?: bigint } = {}): AsyncIterable<MessageMeta> {
+    return (this.options.fetchMode ?? 'raw') === 'raw' ? this.fetchMetaRaw(uids, options) : this.fetchMetaImapflow(uids, options);
+  }
+
+  private async *fetchMetaRaw(uids: readonly number[] | 'all', options: { changedSince?: bigint }): AsyncIterable<MessageMeta> {
+    const current = this.current;
+    if (!current) throw this.fail(new Error('No folder is open for FETCH'));
+    const reader = await this.liveFetchReader();
+    for await (const meta of reader.fetchMeta(current.path, uids, { expectedUidValidity: current.uidValidity, modseq: current.modseq, changedSince: options.changedSince })) {
+      if (meta.size >= REMEMBER_SIZE_FROM) this.largeSizes.set(meta.uid, meta.size);
+      yield meta;
+    }
+  }
+
+  private async *fetchMetaImapflow(uids: readonly number[] | 'all', options: { changedSince?: bigint }): AsyncIterable<MessageMeta> {
     // CHANGEDSINCE needs CONDSTORE (RFC 7162); without it imapflow omits the modifier and we return
     // everything, a superset the caller's comparison handles.
     for (const range of this.ranges(uids, this.options.metaPerFetch ?? 5000)) {
@@ -265,13 +279,7 @@ class ImapFlowMailStore implements MailStore {
     if (uids.length === 0) return;
     const current = this.current;
     if (!current) throw this.fail(new Error('No folder is open for FETCH'));
-    let reader = await this.fetchReader();
-    if (!reader.alive) {
-      // Dropped while idle (server autologout, idle timeout): nothing was in flight, so a fresh
-      // connection is safe. A connection lost mid-fetch fails that fetch (CONN_LOST) instead.
-      this.reader = null;
-      reader = await this.fetchReader();
-    }
+    const reader = await this.liveFetchReader();
     yield* reader.fetch(current.path, uids, {
       expectedUidValidity: current.uidValidity,
       modseq: current.modseq,
@@ -319,6 +327,16 @@ class ImapFlowMailStore implements MailStore {
       });
     }
     return this.writer;
+  }
+
+  /** The raw fetch connection, re-opened when it was dropped while idle. */
+  private async liveFetchReader(): Promise<FetchReader> {
+    const reader = await this.fetchReader();
+    if (reader.alive) return reader;
+    // Dropped while idle (server autologout, idle timeout): nothing was in flight, so a fresh
+    // connection is safe. A connection lost mid-fetch fails that fetch (CONN_LOST) instead.
+    this.reader = null;
+    return this.fetchReader();
   }
 
   /** The raw fetch connection, opened on first use and kept for the store's lifetime. */
