@@ -43,12 +43,14 @@ interface Options {
   rtt: number;
   scenario: 'main' | 'batch' | 'memory' | 'all';
   transport: 'tls' | 'plain';
+  /** Where the test bed's Dovecots keep their mail: the disk (/tmp) or memory (/dev/shm). */
+  mailStore: 'disk' | 'tmpfs';
   quick: boolean;
   ref: string | null;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { messages: 5000, runs: 3, rtt: 0, scenario: 'all', transport: 'tls', quick: false, ref: null };
+  const o: Options = { messages: 5000, runs: 3, rtt: 0, scenario: 'all', transport: 'tls', mailStore: 'disk', quick: false, ref: null };
   let messagesSet = false;
   let runsSet = false;
   for (let i = 0; i < argv.length; i++) {
@@ -79,10 +81,16 @@ function parseArgs(argv: string[]): Options {
         o.transport = v;
         break;
       }
+      case '--mail-store': {
+        const v = value();
+        if (v !== 'disk' && v !== 'tmpfs') throw new Error('--mail-store must be disk or tmpfs');
+        o.mailStore = v;
+        break;
+      }
       case '--quick': o.quick = true; break;
       case '--ref': o.ref = value(); break;
       case '-h': case '--help':
-        process.stdout.write('npm run bench -- [--messages N] [--runs N] [--rtt MS] [--scenario main|batch|memory|all] [--transport tls|plain] [--quick] [--ref GIT-REF]\n');
+        process.stdout.write('npm run bench -- [--messages N] [--runs N] [--rtt MS] [--scenario main|batch|memory|all] [--transport tls|plain] [--mail-store disk|tmpfs] [--quick] [--ref GIT-REF]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -112,9 +120,10 @@ interface Pair {
 }
 
 async function startPair(name: string, sourceUsers: TestbedUser[], targetUsers: TestbedUser[], o: Options): Promise<Pair> {
+  const dataRoot = o.mailStore === 'tmpfs' ? '/dev/shm' : '/tmp';
   const [source, target] = await Promise.all([
-    startDovecot({ name: `${name}-src`, folderStyle: 'dovecot', users: sourceUsers }),
-    startDovecot({ name: `${name}-dst`, folderStyle: 'exchange', users: targetUsers }),
+    startDovecot({ name: `${name}-src`, folderStyle: 'dovecot', users: sourceUsers, dataRoot }),
+    startDovecot({ name: `${name}-dst`, folderStyle: 'exchange', users: targetUsers, dataRoot }),
   ]);
   const port = (s: DovecotServer): number => (o.transport === 'tls' ? s.imapsPort : s.imapPort);
   const proxies: DelayProxy[] = [];

@@ -51,6 +51,12 @@ export interface DovecotOptions {
   opensslConf?: string;
   /** Appended verbatim to dovecot.conf. */
   extraConfig?: string;
+  /**
+   * Directory the server's own directory (config, mail, state) is created in; default /tmp. The
+   * benchmark can use /dev/shm: on disk, Dovecot spends most of its time in ext4's inode allocator
+   * after many recent deletes, which varies with the disk's history (docs/performance.md).
+   */
+  dataRoot?: string;
 }
 
 export interface DovecotServer {
@@ -747,7 +753,7 @@ export async function startDovecot(options: DovecotOptions): Promise<DovecotServ
 
   const label = options.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 16) || 'x';
   // Short paths: Dovecot's unix sockets under base_dir must stay within 108 bytes.
-  const dir = await mkdtemp(`/tmp/ms-${label}-`);
+  const dir = await mkdtemp(join(options.dataRoot ?? '/tmp', `ms-${label}-`));
   await chmod(dir, 0o755);
   const separator = options.separator ?? '/';
   const instance = new Instance(options.name, dir, separator, options.disablePlaintextAuth === true, ids);
