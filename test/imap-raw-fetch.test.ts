@@ -126,6 +126,22 @@ describe('response framing and FETCH parsing (unit)', () => {
     }
   });
 
+  test('read into one reused buffer (as ImapWire reads the socket): the same responses at every piece size', () => {
+    const whole = plain(frame([STREAM]));
+    for (const size of [1, 2, 3, 7, 16, 61, 200, STREAM.length]) {
+      const shared = Buffer.alloc(size);
+      const out: RawResponse[] = [];
+      const framer = new ResponseFramer((r) => out.push(r));
+      for (let at = 0; at < STREAM.length; at += size) {
+        const n = STREAM.copy(shared, 0, at, at + size);
+        framer.push(shared.subarray(0, n));
+        shared.fill(0x58);
+      }
+      assert.equal(framer.holding, false);
+      assert.deepEqual(plain(out), whole, `pieces of ${size}`);
+    }
+  });
+
   test('literals are exact-size copies, not views of the socket chunks', () => {
     const chunk = Buffer.from(STREAM);
     const responses = frame([chunk]);
@@ -377,7 +393,8 @@ describe('FetchReader against a scripted server', () => {
         'UID FETCH 101:103 (UID FLAGS INTERNALDATE RFC822.SIZE)',
         'UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)',
       ]);
-      assert.equal(server.commands.filter((c) => c.startsWith('EXAMINE')).length, 1);
+      // A fresh EXAMINE each time, although the folder is already open: the view must be current.
+      assert.equal(server.commands.filter((c) => c.startsWith('EXAMINE')).length, 2);
       assert.deepEqual(await collect(reader.fetchMeta('INBOX', [])), []);
     } finally {
       await reader.close();

@@ -473,8 +473,8 @@ export class FetchReader {
   }
 
   /**
-   * UID FETCH (UID FLAGS INTERNALDATE RFC822.SIZE [MODSEQ]) [(CHANGEDSINCE n)] for `uids`, or for
-   * every message ('all', as `1:*`), of `folder`. The planner reads this for every message of every
+   * EXAMINE `folder`, then UID FETCH (UID FLAGS INTERNALDATE RFC822.SIZE [MODSEQ]) [(CHANGEDSINCE n)]
+   * for `uids`, or for every message ('all', as `1:*`). The planner reads this for every message of every
    * folder; imapflow's fetch built a tokenised tree and a result object per message and kept its
    * parser hot enough to be JIT-compiled several times, about a fifth of a run's CPU on loopback.
    * Each command's rows are yielded, ascending by UID, once its tagged OK has arrived (rows may be
@@ -500,11 +500,12 @@ export class FetchReader {
     try {
       if (!this.wire.alive) throw this.fail(this.wire.failure ?? Object.assign(new Error('Connection closed'), { code: 'EConnectionClosed' }), folder);
       this.run = run;
-      if (this.examined?.path !== folder) {
-        this.examined = null;
-        this.wire.uidValidity = null;
-        examine = this.send(this.examineLine(folder), run);
-      }
+      // Always a fresh EXAMINE (pipelined, no extra round trip): a session's view of a folder only
+      // moves at its sync points, and metadata must show what other sessions changed since this
+      // connection last looked (CHANGEDSINCE in particular).
+      this.examined = null;
+      this.wire.uidValidity = null;
+      examine = this.send(this.examineLine(folder), run);
       const condstore = this.wire.capabilities.has('CONDSTORE');
       const items = (options.modseq ?? condstore) ? META_ITEMS_MODSEQ : META_ITEMS;
       const modifier = options.changedSince !== undefined && condstore ? ` (CHANGEDSINCE ${options.changedSince})` : '';

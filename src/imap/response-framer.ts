@@ -11,6 +11,9 @@
  *
  * Lines are split at LF and a trailing CR is removed, so a CRLF split across two chunks (or a
  * `{n}` split anywhere) needs no special handling.
+ *
+ * Nothing delivered or held refers to a chunk passed to push(): lines are copied too (a few dozen
+ * bytes per message), so the caller may read the socket into one reused buffer (ImapWire does).
  */
 
 export interface RawResponse {
@@ -112,7 +115,7 @@ export class ResponseFramer {
       }
       const lf = chunk.indexOf(LF, pos);
       if (lf < 0) {
-        this.partial.push(chunk.subarray(pos));
+        this.partial.push(Buffer.from(chunk.subarray(pos)));
         return;
       }
       let line: Buffer;
@@ -121,7 +124,7 @@ export class ResponseFramer {
         line = Buffer.concat(this.partial);
         this.partial = [];
       } else {
-        line = chunk.subarray(pos, lf);
+        line = Buffer.from(chunk.subarray(pos, lf));
       }
       pos = lf + 1;
       if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
