@@ -12,6 +12,7 @@ import { ByteBudget } from '../src/engine/byte-budget.js';
 import { DEFAULT_SYNC_OPTIONS } from '../src/engine/sync-options.js';
 import type { MailStore } from '../src/engine/ports.js';
 import type { FetchedMessage } from '../src/domain/mail-types.js';
+import { allocateMessageBytes, LARGE_MESSAGE_BYTES, releaseMessageBytes } from '../src/domain/message-bytes.js';
 import { MemoryMailServer } from './support/memory-mail-server.js';
 import { MemoryState } from './support/memory-state.js';
 
@@ -78,4 +79,67 @@ test('a folder worker waiting for byte budget holds no batch it has already copi
   assert.ok(checks >= 10, `measured ${checks} times`);
   // Two messages fit in the budget; a third alive is one held past its release.
   assert.ok(worst <= 2, `${worst} fetched messages alive at once with budget for 2`);
+});
+
+test('message bytes: large ones get their own releasable mapping; small ones, slices and foreign buffers are left alone', () => {
+  const large = allocateMessageBytes(LARGE_MESSAGE_BYTES + 5);
+  large.fill(7);
+  const small = allocateMessageBytes(1000);
+  small.fill(7);
+  const foreign = Buffer.alloc(LARGE_MESSAGE_BYTES * 2, 7);
+  const slice = allocateMessageBytes(LARGE_MESSAGE_BYTES * 2).subarray(10, 20);
+  for (const b of [small, foreign, slice]) releaseMessageBytes(b);
+  assert.equal(small.length, 1000);
+  assert.equal(foreign.length, LARGE_MESSAGE_BYTES * 2);
+  assert.equal(slice.length, 10);
+  assert.equal(large.length, LARGE_MESSAGE_BYTES + 5);
+  releaseMessageBytes(large);
+  assert.equal(large.length, 0);
+});
+
+test('a large message is released only after its append was answered and committed, and the target has every byte', async () => {
+  const source = new MemoryMailServer();
+  const target = new MemoryMailServer();
+  const body = (i: number): Buffer => Buffer.concat([
+    Buffer.from(`Message-ID: <big-${i}@example.com>\r\nSubject: big ${i}\r\n\r\n`), Buffer.alloc(LARGE_MESSAGE_BYTES + i * 1000, 0x61 + i)]);
+  for (let i = 0; i < 4; i++) source.add('INBOX', body(i));
+  source.add('INBOX', Buffer.from('Message-ID: <small@example.com>\r\nSubject: small\r\n\r\nhi\r\n'));
+  // As the raw fetch hands them out: each body in a buffer of its own from allocateMessageBytes.
+  const handedOut: Buffer[] = [];
+  const wrapSource = (store: MailStore): MailStore => Object.assign(Object.create(store) as MailStore, {
+    async *fetchMessages(this: MailStore, uids: readonly number[]): AsyncIterable<FetchedMessage> {
+      for await (const m of store.fetchMessages.call(this, uids)) {
+        const raw = allocateMessageBytes(m.raw.length);
+        m.raw.copy(raw);
+        handedOut.push(raw);
+        yield { ...m, raw };
+      }
+    },
+  });
+  let appended = 0;
+  const wrapTarget = (store: MailStore): MailStore => Object.assign(Object.create(store) as MailStore, {
+    async append(this: MailStore, folder: string, items: Parameters<MailStore['append']>[1]) {
+      const lengths = items.map((item) => item.raw.length);
+      // The server is still receiving: nothing may have been released yet.
+      await sleep(20);
+      assert.deepEqual(items.map((item) => item.raw.length), lengths, 'released while the append was under way');
+      appended += items.length;
+      return store.append.call(this, folder, items);
+    },
+  });
+  const report = await migrateMailbox({
+    openSource: async () => wrapSource(source.store()), openTarget: async () => wrapTarget(target.store()),
+    state: new MemoryState(), clock: { now: () => Date.now(), sleep: async () => undefined }, byteBudget: new ByteBudget(64 * 1024 * 1024),
+  }, {
+    ...DEFAULT_SYNC_OPTIONS, batchMessages: 2, rules: {}, dryRun: false, verify: false, maxRetries: 0,
+    folderConcurrency: 1, sourceLabel: 'source', targetLabel: 'target',
+  });
+  assert.equal(report.status, 'completed', JSON.stringify(report.errors));
+  assert.equal(appended, 5);
+  assert.equal(handedOut.length, 5);
+  // The four large ones were given back, the small one is the GC's.
+  assert.equal(handedOut.filter((b) => b.length === 0).length, 4);
+  const onTarget = [...target.folders.get('INBOX')!.messages.values()].map((m) => m.raw.toString('latin1')).sort();
+  const expected = [...source.folders.get('INBOX')!.messages.values()].map((m) => m.raw.toString('latin1')).sort();
+  assert.deepEqual(onTarget, expected);
 });

@@ -57,7 +57,8 @@ function nonEmpty(map: Map<string, string[]>): Map<string, string[]> {
 
 test('full copy: nested unicode folders, keywords, dates, repeated Message-IDs, identical and header-only messages', async () => {
   const user = 'alice@example.com';
-  await fillMailbox(source, { user, password: PASS.source }, [...special, ...generateCorpus({ messages: 300, seed: 3 })]);
+  // With three multi-MB messages: they arrive in buffers of their own that are released once copied.
+  await fillMailbox(source, { user, password: PASS.source }, [...special, ...generateCorpus({ messages: 300, seed: 3, largeMessages: { count: 3, bytes: 2_500_000 } })]);
   const before = await readMailbox(source, { user, password: PASS.source });
   const state = join(work, 'alice.sqlite');
   const result = await runCli(['migrate', ...connectionArgs(source, user, target, user), '--state', state, '--json'], env);

@@ -40,6 +40,8 @@ export interface MailStore {
    * APPEND the items to `folder`, pipelined; resolves with one outcome per item in order once the
    * server has accepted all of them. Rejects with a MailshiftError (e.g. TARGET_OVERQUOTA) if any fails;
    * items before the failing one may have been stored, which the caller's ledger must tolerate.
+   * Once it has resolved, the items' bytes are the caller's again: the engine then releases large
+   * message buffers (domain/message-bytes.ts), so a store must not keep them.
    */
   append(folder: string, items: readonly AppendItem[]): Promise<AppendOutcome[]>;
   close(): Promise<void>;

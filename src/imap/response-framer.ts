@@ -16,6 +16,8 @@
  * bytes per message), so the caller may read the socket into one reused buffer (ImapWire does).
  */
 
+import { allocateMessageBytes } from '../domain/message-bytes.js';
+
 export interface RawResponse {
   /** Lines without CRLF; text.length === literals.length + 1. */
   text: Buffer[];
@@ -28,27 +30,6 @@ const CR = 0x0d;
 
 /** Literal sizes above this are refused as a protocol error (a bogus `{n}` must not allocate gigabytes). */
 export const DEFAULT_MAX_LITERAL_BYTES = 1024 * 1024 * 1024;
-
-/**
- * Literals of at least this size get an ArrayBuffer of their own mapping: a resizable ArrayBuffer
- * (here with maxByteLength = its size) is reserved and committed by V8's page allocator, not
- * malloc, and unmapped when V8 collects it, so its pages go back to the system at once. A
- * malloc'ed buffer of the same size would (after the first free of a large chunk raises glibc's
- * dynamic mmap threshold) come from the main heap, which then stays at its high-water mark: 20
- * mailboxes with 30 MB messages measured ~70 MB more RSS that way, one mailbox ~20 MB.
- * The earlier way to the same end, a slice of a malloc'ed 32 MB (always mmap'ed by glibc), made V8
- * count 32 MB of external memory per literal and run a full GC every second large message (17 full
- * GCs per 5,000-message run instead of ~5); this one is counted at its real size.
- */
-const UNMAPPED_LITERAL_BYTES = 1024 * 1024;
-
-/** ES2024's resizable ArrayBuffer constructor (V8 11 / Node 20 has it; TypeScript's ES2022 lib does not). */
-const ResizableArrayBuffer = ArrayBuffer as unknown as new (byteLength: number, options: { maxByteLength: number }) => ArrayBuffer;
-
-function literalBuffer(size: number): Buffer {
-  if (size < UNMAPPED_LITERAL_BYTES) return Buffer.allocUnsafe(size);
-  return Buffer.from(new ResizableArrayBuffer(size, { maxByteLength: size }), 0, size);
-}
 
 export class ImapProtocolError extends Error {
   readonly code = 'EPROTOCOL';
@@ -143,7 +124,8 @@ export class ResponseFramer {
       if (size === 0) {
         this.literals.push(EMPTY);
       } else {
-        this.literal = literalBuffer(size);
+        // Message bodies: a large one gets its own mapping (domain/message-bytes.ts).
+        this.literal = allocateMessageBytes(size);
         this.literalOffset = 0;
       }
     }

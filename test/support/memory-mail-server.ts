@@ -193,7 +193,8 @@ class MemoryMailStore implements MailStore {
       // A crash can fall between any two messages of a pipelined batch.
       this.faults.step();
       const uid = folder.uidNext++;
-      folder.messages.set(uid, { uid, raw: item.raw, flags: new Set(item.flags), internalDate: item.internalDate, modseq: this.server.nextModseq() });
+      // Its own copy, as a real server has: the engine may release the caller's buffer afterwards.
+      folder.messages.set(uid, { uid, raw: Buffer.from(item.raw), flags: new Set(item.flags), internalDate: item.internalDate, modseq: this.server.nextModseq() });
       out.push({ uid: this.server.capabilities.has('UIDPLUS') ? uid : null, uidValidity: folder.uidValidity });
     }
     this.faults.step();
