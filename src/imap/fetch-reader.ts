@@ -110,25 +110,35 @@ interface Command {
   next: number;
 }
 
-/** Where the FETCH responses of the running conversation go. */
-interface ResponseSink {
+/** Where the FETCH responses of the running conversation go, and how its reader waits for them. */
+abstract class ResponseSink {
   /** Sequence number → UID, for responses that omit the UID; shifted by EXPUNGE. */
-  readonly seqToUid: Map<number, number>;
-  failure: unknown;
-  accept(items: FetchItems, uid: number): void;
-  notify(): void;
+  readonly seqToUid = new Map<number, number>();
+  failure: unknown = null;
+  private wake: (() => void) | null = null;
+
+  abstract accept(items: FetchItems, uid: number): void;
+
+  notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  waitForNews(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+    });
+  }
 }
 
 /** The state of one fetch() call while its commands are answered. */
-class Run implements ResponseSink {
+class Run extends ResponseSink {
   /** UIDs asked for and not yet delivered. */
   readonly wanted = new Set<number>();
   readonly partial = new Map<number, FetchItems>();
-  readonly seqToUid = new Map<number, number>();
   /** Complete messages not yet handed out, by UID. */
   readonly ready = new Map<number, FetchedMessage>();
-  wake: (() => void) | null = null;
-  failure: unknown = null;
 
   accept(items: FetchItems, uid: number): void {
     if (!this.wanted.has(uid)) return;
@@ -147,29 +157,16 @@ class Run implements ResponseSink {
       this.partial.set(uid, merged);
     }
   }
-
-  notify(): void {
-    const wake = this.wake;
-    this.wake = null;
-    wake?.();
-  }
-
-  waitForNews(): Promise<void> {
-    return new Promise((resolve) => {
-      this.wake = resolve;
-    });
-  }
 }
 
 /** The state of one fetchMeta() call: rows by UID, merged across responses, until their command ends. */
-class MetaRun implements ResponseSink {
-  readonly seqToUid = new Map<number, number>();
+class MetaRun extends ResponseSink {
   readonly rows = new Map<number, FetchItems>();
-  wake: (() => void) | null = null;
-  failure: unknown = null;
 
   /** `wanted` null: every UID the server sends is kept (UID FETCH 1:*). */
-  constructor(private readonly wanted: ReadonlySet<number> | null) {}
+  constructor(private readonly wanted: ReadonlySet<number> | null) {
+    super();
+  }
 
   accept(items: FetchItems, uid: number): void {
     if (this.wanted && !this.wanted.has(uid)) return;
@@ -189,18 +186,6 @@ class MetaRun implements ResponseSink {
       out.push(toMeta(row, uid));
     }
     return out;
-  }
-
-  notify(): void {
-    const wake = this.wake;
-    this.wake = null;
-    wake?.();
-  }
-
-  waitForNews(): Promise<void> {
-    return new Promise((resolve) => {
-      this.wake = resolve;
-    });
   }
 }
 
@@ -459,16 +444,7 @@ export class FetchReader {
       }
       finished = true;
     } finally {
-      this.run = null;
-      const inFlight = commands.filter((c) => c.state === 'pending');
-      if (examine?.state === 'pending') inFlight.push(examine);
-      if (!finished && inFlight.length > 0 && this.wire.alive) {
-        // Abandoned mid-way: let the commands in flight finish (their data is dropped) before the
-        // connection is used again.
-        void drain(inFlight).then(release);
-      } else {
-        release();
-      }
+      this.endTurn(finished, examine ? [examine, ...commands] : commands, release);
     }
   }
 
@@ -535,14 +511,19 @@ export class FetchReader {
       }
       finished = true;
     } finally {
-      this.run = null;
-      const inFlight = commands.filter((c) => c.state === 'pending');
-      if (examine?.state === 'pending') inFlight.push(examine);
-      if (!finished && inFlight.length > 0 && this.wire.alive) {
-        void drain(inFlight).then(release);
-      } else {
-        release();
-      }
+      this.endTurn(finished, examine ? [examine, ...commands] : commands, release);
+    }
+  }
+
+  /** Ends a fetch's turn on the connection; one abandoned mid-way first drains its commands. */
+  private endTurn(finished: boolean, commands: readonly Command[], release: () => void): void {
+    this.run = null;
+    const inFlight = commands.filter((c) => c.state === 'pending');
+    if (!finished && inFlight.length > 0 && this.wire.alive) {
+      // Let the commands in flight finish (their data is dropped) before the connection is used again.
+      void drain(inFlight).then(release);
+    } else {
+      release();
     }
   }
 
