@@ -486,6 +486,8 @@ function mbsyncVersion(): string {
 
 /** What starting `mailshift migrate` costs (node + loading its bundle), included in every mailshift number. */
 async function cliStartup(): Promise<{ wallSeconds: number; cpuSeconds: number; peakRssMb: number }> {
+  // The first start of a fresh checkout (--ref) builds the bundles; that is not start-up.
+  await runMeasured(process.execPath, [CLI, 'migrate', '--help'], { env: baseEnv, cwd: CLI_ROOT });
   const m = await runMeasured(process.execPath, [CLI, 'migrate', '--help'], { env: baseEnv, cwd: CLI_ROOT });
   return { wallSeconds: m.wallMs / 1000, cpuSeconds: m.cpuSeconds, peakRssMb: m.peakRssMb };
 }

@@ -605,12 +605,13 @@ describe('raw fetch vs imapflow against Dovecot', { skip: !dovecotAvailable() &&
     assert.equal((await collect(rawStore.fetchMessages(uids.slice(0, 5)))).length, 5);
   });
 
-  test('metadata: raw = imapflow for every folder (all, UID lists with gaps and unknown UIDs, empty folders)', async () => {
+  test('metadata and headers: raw = imapflow for every folder (all, UID lists with gaps and unknown UIDs, empty folders)', async () => {
     const writer = await openMailStore(settingsFor(server, USER, PASSWORD, 'ssl'), { side: 'target' });
     await writer.createFolder('Empty for meta');
     await writer.close();
     let compared = 0;
     let empty = 0;
+    let headers = 0;
     for (const folder of await rawStore.listFolders()) {
       if (!folder.selectable) continue;
       await Promise.all([rawStore.openFolder(folder.path, { readOnly: true }), flowStore.openFolder(folder.path, { readOnly: true })]);
@@ -626,10 +627,20 @@ describe('raw fetch vs imapflow against Dovecot', { skip: !dovecotAvailable() &&
       const [sa, sc] = [await collect(rawStore.fetchMeta(asked)), await collect(flowStore.fetchMeta(asked))];
       assert.deepEqual(sa.map(sortedFlags), sc.map(sortedFlags), `${folder.path} (UID list)`);
       assert.equal(sa.length, asked.length - 1);
+      const byUid = (x: { uid: number }, y: { uid: number }): number => x.uid - y.uid;
+      const [ha, hc] = [await collect(rawStore.fetchHeaders(asked)), await collect(flowStore.fetchHeaders(asked))];
+      assert.equal(ha.length, asked.length - 1, `${folder.path} headers`);
+      assert.deepEqual(ha.map((h) => h.uid), [...hc].sort(byUid).map((h) => h.uid));
+      [...hc].sort(byUid).forEach((h, i) => {
+        assert.equal(ha[i]!.size, h.size, `${folder.path} #${h.uid} size`);
+        assert.ok(ha[i]!.header.equals(h.header), `${folder.path} #${h.uid} header bytes`);
+      });
+      headers += ha.length;
       compared += a.length;
     }
     assert.equal(compared, initial.length);
     assert.ok(empty > 0, 'an empty folder was read');
+    assert.ok(headers > initial.length / 3, `headers compared: ${headers}`);
     assert.ok(initial.every((m) => m.internalDate > 0));
   });
 

@@ -24,7 +24,7 @@
  * A caller that stops iterating early does not leave the connection mid-response: the commands in
  * flight are drained (their data dropped) before the next command is sent.
  */
-import type { ConnectionSettings, FetchedMessage, MessageMeta } from '../domain/mail-types.js';
+import type { ConnectionSettings, FetchedMessage, MessageHeader, MessageMeta } from '../domain/mail-types.js';
 import { MailshiftError } from '../domain/errors.js';
 import { classifyError, type ErrorContext, type Side } from './classify-error.js';
 import { SOCKET_TIMEOUT_MS } from './connect-options.js';
@@ -59,6 +59,10 @@ const META_ITEMS = '(UID FLAGS INTERNALDATE RFC822.SIZE)';
 const META_ITEMS_MODSEQ = '(UID FLAGS INTERNALDATE RFC822.SIZE MODSEQ)';
 /** Messages per metadata UID FETCH (a few hundred KB of responses at most). */
 const META_PER_COMMAND = 5000;
+const HEADER_ITEMS = '(UID RFC822.SIZE BODY.PEEK[HEADER])';
+/** Messages per header UID FETCH (headers are a few KB each). */
+const HEADERS_PER_COMMAND = 500;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * \Recent is session state, not message state (RFC 3501 §2.3.2): dropped, like the imapflow store's
@@ -159,12 +163,12 @@ class Run extends ResponseSink {
   }
 }
 
-/** The state of one fetchMeta() call: rows by UID, merged across responses, until their command ends. */
-class MetaRun extends ResponseSink {
+/** The state of one fetchRows() call: rows by UID, merged across responses, until their command ends. */
+class RowRun<T> extends ResponseSink {
   readonly rows = new Map<number, FetchItems>();
 
   /** `wanted` null: every UID the server sends is kept (UID FETCH 1:*). */
-  constructor(private readonly wanted: ReadonlySet<number> | null) {
+  constructor(private readonly wanted: ReadonlySet<number> | null, private readonly convert: (items: FetchItems, uid: number) => T) {
     super();
   }
 
@@ -176,20 +180,20 @@ class MetaRun extends ResponseSink {
   }
 
   /** Removes and returns the rows of `uids` (every row when null), ascending by UID. */
-  take(uids: readonly number[] | null): MessageMeta[] {
+  take(uids: readonly number[] | null): T[] {
     const keys = uids ?? [...this.rows.keys()].sort((a, b) => a - b);
-    const out: MessageMeta[] = [];
+    const out: T[] = [];
     for (const uid of keys) {
       const row = this.rows.get(uid);
       if (!row) continue;
       this.rows.delete(uid);
-      out.push(toMeta(row, uid));
+      out.push(this.convert(row, uid));
     }
     return out;
   }
 }
 
-/** Missing items read as imapflow's fetchAll gave them: no flags, size 0, an invalid date. */
+/** Missing items read as imapflow's fetchAll gave them: no flags, size 0, an invalid date, no header. */
 function toMeta(items: FetchItems, uid: number): MessageMeta {
   return {
     uid,
@@ -198,6 +202,10 @@ function toMeta(items: FetchItems, uid: number): MessageMeta {
     size: items.size ?? 0,
     modseq: items.modseq ?? null,
   };
+}
+
+function toHeader(items: FetchItems, uid: number): MessageHeader {
+  return { uid, size: items.size ?? 0, header: items.header ?? EMPTY };
 }
 
 function complete(items: FetchItems): boolean {
@@ -450,52 +458,73 @@ export class FetchReader {
 
   /**
    * EXAMINE `folder`, then UID FETCH (UID FLAGS INTERNALDATE RFC822.SIZE [MODSEQ]) [(CHANGEDSINCE n)]
-   * for `uids`, or for every message ('all', as `1:*`). The planner reads this for every message of every
-   * folder; imapflow's fetch built a tokenised tree and a result object per message and kept its
-   * parser hot enough to be JIT-compiled several times, about a fifth of a run's CPU on loopback.
-   * Each command's rows are yielded, ascending by UID, once its tagged OK has arrived (rows may be
-   * split over several responses, RFC 3501 §7.4.2). With a UID list, responses for other UIDs
-   * (another session's flag changes) are ignored; with 'all' every row the server sends is kept.
+   * for `uids`, or for every message ('all', as `1:*`). The planner reads this for every message of
+   * every folder; imapflow's fetch built a tokenised tree and a result object per message and kept
+   * its parser hot enough to be JIT-compiled several times, about a fifth of a run's CPU on loopback.
    * CHANGEDSINCE is only sent when the server has CONDSTORE (RFC 7162 §3.1.4); without it every
    * message is returned, a superset the caller's comparison handles.
    */
-  async *fetchMeta(
+  fetchMeta(
     folder: string,
     uids: readonly number[] | 'all',
     options: { expectedUidValidity?: bigint | null; modseq?: boolean; changedSince?: bigint } = {},
   ): AsyncGenerator<MessageMeta> {
+    const condstore = this.wire.capabilities.has('CONDSTORE');
+    return this.fetchRows(folder, uids, {
+      items: (options.modseq ?? condstore) ? META_ITEMS_MODSEQ : META_ITEMS,
+      modifier: options.changedSince !== undefined && condstore ? ` (CHANGEDSINCE ${options.changedSince})` : '',
+      perCommand: META_PER_COMMAND,
+      expectedUidValidity: options.expectedUidValidity ?? null,
+    }, toMeta);
+  }
+
+  /** EXAMINE `folder`, then UID FETCH (UID RFC822.SIZE BODY.PEEK[HEADER]) for `uids`: content keys, subjects. */
+  fetchHeaders(folder: string, uids: readonly number[], options: { expectedUidValidity?: bigint | null } = {}): AsyncGenerator<MessageHeader> {
+    return this.fetchRows(folder, uids, { items: HEADER_ITEMS, modifier: '', perCommand: HEADERS_PER_COMMAND, expectedUidValidity: options.expectedUidValidity ?? null }, toHeader);
+  }
+
+  /**
+   * Small per-message items (no bodies) for `uids` or every message. Each command's rows are
+   * yielded, ascending by UID, once its tagged OK has arrived (rows may be split over several
+   * responses, RFC 3501 §7.4.2). With a UID list, responses for other UIDs (another session's flag
+   * changes) are ignored; with 'all' every row the server sends is kept.
+   *
+   * Always a fresh EXAMINE (pipelined, no extra round trip): a session's view of a folder only moves
+   * at its sync points, and these rows must show what other sessions did since this connection last
+   * looked: flags changed elsewhere (CHANGEDSINCE), messages our own APPEND connection stored.
+   */
+  private async *fetchRows<T>(
+    folder: string,
+    uids: readonly number[] | 'all',
+    request: { items: string; modifier: string; perCommand: number; expectedUidValidity: bigint | null },
+    convert: (items: FetchItems, uid: number) => T,
+  ): AsyncGenerator<T> {
     if (uids !== 'all' && uids.length === 0) return;
     const plan: Array<readonly number[] | null> = uids === 'all'
       ? [null]
-      : planFetchCommands(uids, () => 0, { messagesPerCommand: META_PER_COMMAND, bytesPerCommand: Number.POSITIVE_INFINITY });
+      : planFetchCommands(uids, () => 0, { messagesPerCommand: request.perCommand, bytesPerCommand: Number.POSITIVE_INFINITY });
     const release = await this.turn();
-    const run = new MetaRun(uids === 'all' ? null : new Set(uids));
+    const run = new RowRun(uids === 'all' ? null : new Set(uids), convert);
     const commands: Command[] = [];
     let examine: Command | null = null;
     let finished = false;
     try {
       if (!this.wire.alive) throw this.fail(this.wire.failure ?? Object.assign(new Error('Connection closed'), { code: 'EConnectionClosed' }), folder);
       this.run = run;
-      // Always a fresh EXAMINE (pipelined, no extra round trip): a session's view of a folder only
-      // moves at its sync points, and metadata must show what other sessions changed since this
-      // connection last looked (CHANGEDSINCE in particular).
       this.examined = null;
       this.wire.uidValidity = null;
       examine = this.send(this.examineLine(folder), run);
-      const condstore = this.wire.capabilities.has('CONDSTORE');
-      const items = (options.modseq ?? condstore) ? META_ITEMS_MODSEQ : META_ITEMS;
-      const modifier = options.changedSince !== undefined && condstore ? ` (CHANGEDSINCE ${options.changedSince})` : '';
       let next = 0;
       for (;;) {
         if (run.failure) throw this.fail(run.failure, folder);
         if (examine && examine.state !== 'pending') {
-          this.checkExamine(examine, folder, options.expectedUidValidity ?? null);
+          this.checkExamine(examine, folder, request.expectedUidValidity);
           examine = null;
         }
         while (next < plan.length && commands.length < this.options.commandsInFlight) {
           const chunk = plan[next++] ?? null;
           const set = chunk === null ? '1:*' : compactUidSet(chunk);
-          commands.push(this.send((tag) => `${tag} UID FETCH ${set} ${items}${modifier}\r\n`, run, chunk ?? []));
+          commands.push(this.send((tag) => `${tag} UID FETCH ${set} ${request.items}${request.modifier}\r\n`, run, chunk ?? []));
         }
         const head = commands[0];
         if (!head) break;
@@ -504,7 +533,7 @@ export class FetchReader {
           if (head.response?.status !== 'OK') throw this.fail(taggedFailure(head.response as TaggedResponse), folder);
           commands.shift();
           // One command at a time for 'all': rows of no other command can be mixed in.
-          for (const meta of run.take(uids === 'all' ? null : head.uids)) yield meta;
+          for (const row of run.take(uids === 'all' ? null : head.uids)) yield row;
           continue;
         }
         await run.waitForNews();

@@ -23,7 +23,7 @@ import { FetchReader, type FetchReaderOptions } from './fetch-reader.js';
 
 export interface MailStoreOptions {
   /**
-   * How fetchMessages() and fetchMeta() read:
+   * How fetchMessages(), fetchMeta() and fetchHeaders() read:
    *  - 'raw' (default): a second, lazily opened connection of our own (fetch-reader.ts) that
    *    pipelines UID FETCH commands and takes literals straight from the socket buffers;
    *  - 'imapflow': imapflow's fetchAll on the control connection, one chunk per round trip.
@@ -34,7 +34,7 @@ export interface MailStoreOptions {
   fetch?: FetchReaderOptions;
   /** 'imapflow' mode: messages per UID FETCH BODY.PEEK[] round trip; bounds memory (imapflow buffers each whole). */
   messagesPerFetch?: number;
-  /** Messages per header FETCH, and per metadata FETCH in 'imapflow' mode. */
+  /** 'imapflow' mode: messages per header and per metadata FETCH. */
   headersPerFetch?: number;
   metaPerFetch?: number;
   /** Options for the append connection (benchmarks force a mode here). */
@@ -234,6 +234,7 @@ class ImapFlowMailStore implements MailStore {
   }
 
   private async *fetchMetaRaw(uids: readonly number[] | 'all', options: { changedSince?: bigint }): AsyncIterable<MessageMeta> {
+    if (uids !== 'all' && uids.length === 0) return;
     const current = this.current;
     if (!current) throw this.fail(new Error('No folder is open for FETCH'));
     const reader = await this.liveFetchReader();
@@ -262,7 +263,19 @@ class ImapFlowMailStore implements MailStore {
     }
   }
 
-  async *fetchHeaders(uids: readonly number[]): AsyncIterable<MessageHeader> {
+  fetchHeaders(uids: readonly number[]): AsyncIterable<MessageHeader> {
+    return (this.options.fetchMode ?? 'raw') === 'raw' ? this.fetchHeadersRaw(uids) : this.fetchHeadersImapflow(uids);
+  }
+
+  private async *fetchHeadersRaw(uids: readonly number[]): AsyncIterable<MessageHeader> {
+    if (uids.length === 0) return;
+    const current = this.current;
+    if (!current) throw this.fail(new Error('No folder is open for FETCH'));
+    const reader = await this.liveFetchReader();
+    yield* reader.fetchHeaders(current.path, uids, { expectedUidValidity: current.uidValidity });
+  }
+
+  private async *fetchHeadersImapflow(uids: readonly number[]): AsyncIterable<MessageHeader> {
     for (const range of this.ranges(uids, this.options.headersPerFetch ?? 500)) {
       const rows = await this.fetchChunk(range, { uid: true, size: true, headers: true });
       for (const row of rows) {
