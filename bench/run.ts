@@ -45,12 +45,14 @@ interface Options {
   transport: 'tls' | 'plain';
   /** Where the test bed's Dovecots keep their mail: the disk (/tmp) or memory (/dev/shm). */
   mailStore: 'disk' | 'tmpfs';
+  /** COMPRESS=DEFLATE offered by both servers and used by mailshift (isync 1.4 has no COMPRESS). */
+  compress: boolean;
   quick: boolean;
   ref: string | null;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { messages: 5000, runs: 3, rtt: 0, scenario: 'all', transport: 'tls', mailStore: 'disk', quick: false, ref: null };
+  const o: Options = { messages: 5000, runs: 3, rtt: 0, scenario: 'all', transport: 'tls', mailStore: 'disk', compress: false, quick: false, ref: null };
   let messagesSet = false;
   let runsSet = false;
   for (let i = 0; i < argv.length; i++) {
@@ -87,10 +89,11 @@ function parseArgs(argv: string[]): Options {
         o.mailStore = v;
         break;
       }
+      case '--compress': o.compress = true; break;
       case '--quick': o.quick = true; break;
       case '--ref': o.ref = value(); break;
       case '-h': case '--help':
-        process.stdout.write('npm run bench -- [--messages N] [--runs N] [--rtt MS] [--scenario main|batch|memory|all] [--transport tls|plain] [--mail-store disk|tmpfs] [--quick] [--ref GIT-REF]\n');
+        process.stdout.write('npm run bench -- [--messages N] [--runs N] [--rtt MS] [--scenario main|batch|memory|all] [--transport tls|plain] [--mail-store disk|tmpfs] [--compress] [--quick] [--ref GIT-REF]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -122,8 +125,8 @@ interface Pair {
 async function startPair(name: string, sourceUsers: TestbedUser[], targetUsers: TestbedUser[], o: Options): Promise<Pair> {
   const dataRoot = o.mailStore === 'tmpfs' ? '/dev/shm' : '/tmp';
   const [source, target] = await Promise.all([
-    startDovecot({ name: `${name}-src`, folderStyle: 'dovecot', users: sourceUsers, dataRoot }),
-    startDovecot({ name: `${name}-dst`, folderStyle: 'exchange', users: targetUsers, dataRoot }),
+    startDovecot({ name: `${name}-src`, folderStyle: 'dovecot', users: sourceUsers, dataRoot, compress: o.compress }),
+    startDovecot({ name: `${name}-dst`, folderStyle: 'exchange', users: targetUsers, dataRoot, compress: o.compress }),
   ]);
   const port = (s: DovecotServer): number => (o.transport === 'tls' ? s.imapsPort : s.imapPort);
   const proxies: DelayProxy[] = [];
@@ -154,6 +157,7 @@ function connArgs(side: 'source' | 'target', server: DovecotServer, port: number
     `--${side}-security`, o.transport === 'tls' ? 'ssl' : 'none',
     ...(o.transport === 'tls' ? [`--${side}-ca`, server.caFile] : []),
     ...(user ? [`--${side}-user`, user] : []),
+    ...(o.compress ? [`--${side}-compress`] : []),
   ];
 }
 

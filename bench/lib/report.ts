@@ -25,7 +25,7 @@ export function renderMarkdown(r: BenchResults): string {
   const out: string[] = [];
   out.push(`# mailshift bench — ${r.startedAt}`);
   out.push('');
-  out.push(`Options: messages ${o.messages}, runs ${o.runs}, RTT ${o.rtt} ms${o.rtt ? ' (delay proxy in front of both servers)' : ' (loopback)'}, transport ${o.transport === 'tls' ? 'implicit TLS (IMAPS) for every tool' : 'plain IMAP on loopback for every tool'}, mail stores of both servers ${o.mailStore === 'tmpfs' ? 'in memory (/dev/shm)' : 'on disk (/tmp)'}, scenario ${o.scenario}${o.quick ? ', QUICK' : ''}.`);
+  out.push(`Options: messages ${o.messages}, runs ${o.runs}, RTT ${o.rtt} ms${o.rtt ? ' (delay proxy in front of both servers)' : ' (loopback)'}, transport ${o.transport === 'tls' ? 'implicit TLS (IMAPS) for every tool' : 'plain IMAP on loopback for every tool'}, mail stores of both servers ${o.mailStore === 'tmpfs' ? 'in memory (/dev/shm)' : 'on disk (/tmp)'}${o.compress ? ', COMPRESS=DEFLATE offered by both servers and used by mailshift (isync 1.4 has none)' : ''}, scenario ${o.scenario}${o.quick ? ', QUICK' : ''}.`);
   out.push(`Machine: ${r.machine.cpus} CPUs, load average before ${r.machine.loadavg.join(' ')}${r.machine.loadavgAfter ? `, after ${r.machine.loadavgAfter.join(' ')}` : ''}; Node ${r.machine.node}; ${r.machine.mbsync}.`);
   out.push(`mailshift under test: ${r.code}.`);
   out.push(`mailshift CLI start-up (node + the migrate bundle, \`migrate --help\`): ${f2(r.startup.wallSeconds)} s wall, ${f2(r.startup.cpuSeconds)} s CPU, ${f0(r.startup.peakRssMb)} MB — included in every mailshift number.`);

@@ -19,7 +19,8 @@ export function addConnectionOptions(command: Command, side: Side, options: { us
     .option(`--${side}-password-file <file>`, `file whose first line is the password (else MAILSHIFT_${side.toUpperCase()}_PASSWORD, else a prompt)`)
     .option(`--${side}-ca <file>`, 'PEM file of a CA to trust for this server (certificate validation is always on)')
     .option(`--${side}-min-tls <version>`, 'lowest TLS version to accept (TLSv1.2 by default; lower only for legacy servers)')
-    .option(`--${side}-timeout <seconds>`, 'connection timeout in seconds', '15');
+    .option(`--${side}-timeout <seconds>`, 'connection timeout in seconds', '15')
+    .option(`--${side}-compress`, 'use COMPRESS=DEFLATE when the server offers it (for slow links; costs CPU, off by default)');
   return command;
 }
 
@@ -39,6 +40,7 @@ export interface ConnectionBase {
   ca?: string;
   minTlsVersion?: ConnectionSettings['minTlsVersion'];
   connectTimeoutMs: number;
+  compress?: boolean;
 }
 
 export function connectionBase(opts: Opts, side: Side): ConnectionBase {
@@ -70,6 +72,7 @@ export function connectionBase(opts: Opts, side: Side): ConnectionBase {
     ...(ca ? { ca } : {}),
     ...(minTls ? { minTlsVersion: minTls as ConnectionSettings['minTlsVersion'] } : {}),
     connectTimeoutMs: timeout * 1000,
+    ...(opts[camel(side, 'compress')] === true ? { compress: true } : {}),
   };
 }
 

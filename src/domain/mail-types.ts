@@ -87,6 +87,11 @@ export interface ConnectionSettings {
   servername?: string;
   /** Connection and greeting timeout in milliseconds (the seeds' 15 s by default). */
   connectTimeoutMs?: number;
+  /**
+   * COMPRESS=DEFLATE (RFC 4978) when the server offers it. Off by default: it costs CPU on both
+   * ends and pays only where bandwidth, not latency, is the limit (docs/performance.md).
+   */
+  compress?: boolean;
   /** Restrict to this folder subtree on the source (the CSV's UserRoot). */
   userRoot?: string;
 }

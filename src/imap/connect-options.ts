@@ -91,9 +91,9 @@ export function imapFlowOptionsFor(settings: ConnectionSettings): ImapFlowOption
     // A batch copier issues commands back to back: an auto-IDLE after every pause would cost two
     // extra round trips to break, and the engine never waits for server push.
     disableAutoIdle: true,
-    // COMPRESS=DEFLATE costs CPU on both ends for already-compressed attachments and hides byte
-    // counts from our own accounting; loopback and LAN migrations are latency-bound, not bandwidth-bound.
-    disableCompression: true,
+    // COMPRESS=DEFLATE only when asked for (ConnectionSettings.compress): it costs CPU on both ends,
+    // and loopback and LAN migrations are latency-bound, not bandwidth-bound.
+    disableCompression: settings.compress !== true,
     // BINARY fetches return decoded parts; we need the exact RFC 822 bytes.
     disableBinary: true,
     connectionTimeout: timeout,

@@ -12,6 +12,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import zlib from 'node:zlib';
 import type { ConnectionSettings } from '../domain/mail-types.js';
 import { MailshiftError } from '../domain/errors.js';
 import { classifyError, type ErrorContext } from './classify-error.js';
@@ -115,6 +116,9 @@ export class ImapWire {
   private socketError: Error | null = null;
   private onClose: (() => void) | null = null;
   secure: boolean;
+  /** COMPRESS=DEFLATE (RFC 4978) in effect: what is read goes through the inflater, what is written through the deflater. */
+  private inflater: zlib.InflateRaw | null = null;
+  private deflater: zlib.DeflateRaw | null = null;
 
   private constructor(socket: net.Socket, secure: boolean, private readonly ctx: ErrorContext, reader: SocketReader | null) {
     this.socket = socket;
@@ -172,6 +176,7 @@ export class ImapWire {
         await wire.startTls(settings, tlsOptions, timeoutMs);
       }
       if (!preauth) await wire.authenticate(settings);
+      if (settings.compress === true && wire.capabilities.has('COMPRESS=DEFLATE')) await wire.startCompression();
       return wire;
     } catch (err) {
       clearTimeout(timer);
@@ -225,6 +230,35 @@ export class ImapWire {
     // RFC 3501 §6.2.1: capabilities learned before TLS must be discarded.
     this.capabilities.clear();
     await this.refreshCapabilities();
+  }
+
+  /**
+   * COMPRESS DEFLATE (RFC 4978): from the tagged OK on, both directions are one raw DEFLATE stream
+   * each. Every write is sync-flushed, so the server always has whole commands.
+   */
+  private async startCompression(): Promise<void> {
+    const tag = this.nextTag();
+    const response = await this.command(tag, `${tag} COMPRESS DEFLATE\r\n`);
+    if (response.status !== 'OK') return;
+    // Anything after the OK was already compressed and has been read as text: the stream is lost.
+    if (this.framer.holding) throw Object.assign(new Error('Server sent data after the COMPRESS response'), { code: 'EPROTOCOL' });
+    const inflater = zlib.createInflateRaw();
+    const deflater = zlib.createDeflateRaw();
+    const onError = (err: Error): void => {
+      this.socketError ??= err;
+      this.destroy();
+    };
+    inflater.on('data', (chunk: Buffer) => this.frame(chunk));
+    inflater.on('error', onError);
+    deflater.on('data', (chunk: Buffer) => this.socket.write(chunk));
+    deflater.on('error', onError);
+    this.inflater = inflater;
+    this.deflater = deflater;
+  }
+
+  /** Whether COMPRESS=DEFLATE is in effect on this connection. */
+  get compressed(): boolean {
+    return this.deflater !== null;
   }
 
   private async refreshCapabilities(): Promise<void> {
@@ -316,7 +350,24 @@ export class ImapWire {
   /** Writes with back-pressure: resolves once the socket buffer has drained below its mark. */
   write(data: string | Buffer): Promise<void> {
     if (this.fatal) return Promise.reject(this.fatal);
+    if (this.deflater) return this.writeCompressed(this.deflater, data);
     if (this.socket.write(data)) return Promise.resolve();
+    return this.drained();
+  }
+
+  private writeCompressed(deflater: zlib.DeflateRaw, data: string | Buffer): Promise<void> {
+    // zlib reads `data` later, on its thread pool: the caller must keep it intact until this
+    // resolves (the flush below has consumed it by then).
+    deflater.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    return new Promise<void>((resolve) => deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()))
+      .then(() => {
+        if (this.fatal) throw this.fatal;
+        return this.socket.writableNeedDrain ? this.drained() : undefined;
+      });
+  }
+
+  /** Resolves once the socket has drained, rejects when it closes first. */
+  private drained(): Promise<void> {
     return new Promise((resolve, reject) => {
       const onDrain = (): void => {
         cleanup();
@@ -336,6 +387,13 @@ export class ImapWire {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.fatal) return;
+    // A copy: zlib reads it later, and the socket reader reuses its buffer.
+    if (this.inflater) this.inflater.write(Buffer.from(chunk));
+    else this.frame(chunk);
+  }
+
+  private frame(chunk: Buffer): void {
     if (this.fatal) return;
     try {
       this.framer.push(chunk);
@@ -445,6 +503,8 @@ export class ImapWire {
 
   destroy(): void {
     if (!this.socket.destroyed) this.socket.destroy();
+    this.inflater?.destroy();
+    this.deflater?.destroy();
   }
 
   /**

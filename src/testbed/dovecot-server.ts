@@ -57,6 +57,8 @@ export interface DovecotOptions {
    * after many recent deletes, which varies with the disk's history (docs/performance.md).
    */
   dataRoot?: string;
+  /** Offer COMPRESS=DEFLATE (RFC 4978, Dovecot's imap_zlib plugin). Default false. */
+  compress?: boolean;
 }
 
 export interface DovecotServer {
@@ -525,7 +527,7 @@ service imap-login {
 }
 protocol imap {
   mail_max_userip_connections = ${options.maxUserIpConnections ?? 200}
-  mail_plugins = $mail_plugins imap_quota
+  mail_plugins = $mail_plugins imap_quota${options.compress ? ' imap_zlib' : ''}
 }
 ${options.extraConfig ?? ''}
 `;
