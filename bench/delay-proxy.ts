@@ -4,6 +4,9 @@
  * With oneWayMs = RTT/2 a client sees the given round-trip time on top of loopback, so WAN
  * conditions are reproducible on one machine. It is byte-transparent (TLS passes through).
  *
+ * With `mbitPerSecond`, each direction of the proxy is also a link of that bandwidth shared by all its
+ * connections (a site's uplink): a chunk is delivered once the link has carried it, plus the delay.
+ *
  * Bounded: each direction holds at most MAX_QUEUED_BYTES in its delay queue (the reading side is
  * paused above that, so TCP back-pressure reaches the sender), and the proxy closes itself after
  * `maxLifetimeMs` even if nobody calls close(). Its timers are unref'd: it never keeps a process alive.
@@ -22,8 +25,23 @@ export interface DelayProxy {
 
 interface Pending { at: number; chunk: Buffer }
 
+/** One direction of a bandwidth-limited link: when a chunk handed to it now has been carried. */
+class Link {
+  private busyUntil = 0;
+  constructor(private readonly bytesPerMs: number) {}
+  get limited(): boolean {
+    return Number.isFinite(this.bytesPerMs);
+  }
+
+  carried(bytes: number, now: number): number {
+    if (!Number.isFinite(this.bytesPerMs)) return now;
+    this.busyUntil = Math.max(now, this.busyUntil) + bytes / this.bytesPerMs;
+    return this.busyUntil;
+  }
+}
+
 /** One direction: from -> to, delayed. */
-function pipeDelayed(from: net.Socket, to: net.Socket, oneWayMs: number, count: (n: number) => void): void {
+function pipeDelayed(from: net.Socket, to: net.Socket, oneWayMs: number, count: (n: number) => void, link: Link): void {
   const queue: Pending[] = [];
   let queued = 0;
   let timer: NodeJS.Timeout | null = null;
@@ -48,25 +66,30 @@ function pipeDelayed(from: net.Socket, to: net.Socket, oneWayMs: number, count: 
     timer.unref();
   };
 
+  const direct = oneWayMs <= 0 && !link.limited;
   from.on('data', (chunk: Buffer) => {
-    if (oneWayMs <= 0) {
+    if (direct) {
       count(chunk.length);
       if (!to.destroyed && !to.write(chunk)) from.pause();
       return;
     }
-    queue.push({ at: performance.now() + oneWayMs, chunk });
+    queue.push({ at: link.carried(chunk.length, performance.now()) + oneWayMs, chunk });
     queued += chunk.length;
     if (queued > MAX_QUEUED_BYTES) from.pause();
     schedule();
   });
-  if (oneWayMs <= 0) to.on('drain', () => from.resume());
+  if (direct) to.on('drain', () => from.resume());
   from.on('end', () => {
     ended = true;
     if (queue.length === 0 && !to.destroyed) to.end();
   });
 }
 
-export function startDelayProxy(targetPort: number, oneWayMs: number, maxLifetimeMs = 3 * 60 * 60 * 1000): Promise<DelayProxy> {
+export function startDelayProxy(targetPort: number, oneWayMs: number, options: { mbitPerSecond?: number; maxLifetimeMs?: number } = {}): Promise<DelayProxy> {
+  const maxLifetimeMs = options.maxLifetimeMs ?? 3 * 60 * 60 * 1000;
+  const bytesPerMs = options.mbitPerSecond ? options.mbitPerSecond * 1e6 / 8 / 1000 : Number.POSITIVE_INFINITY;
+  const up = new Link(bytesPerMs);
+  const down = new Link(bytesPerMs);
   const sockets = new Set<net.Socket>();
   let bytes = 0;
   const count = (n: number): void => { bytes += n; };
@@ -87,8 +110,8 @@ export function startDelayProxy(targetPort: number, oneWayMs: number, maxLifetim
     // A half-close is forwarded (after the delay) by pipeDelayed; a full close of both ends cleans up.
     client.on('close', () => { if (upstream.writableEnded || upstream.destroyed) kill(); });
     upstream.on('close', () => { if (client.writableEnded || client.destroyed) kill(); });
-    pipeDelayed(client, upstream, oneWayMs, count);
-    pipeDelayed(upstream, client, oneWayMs, count);
+    pipeDelayed(client, upstream, oneWayMs, count, up);
+    pipeDelayed(upstream, client, oneWayMs, count, down);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

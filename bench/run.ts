@@ -45,14 +45,16 @@ interface Options {
   transport: 'tls' | 'plain';
   /** Where the test bed's Dovecots keep their mail: the disk (/tmp) or memory (/dev/shm). */
   mailStore: 'disk' | 'tmpfs';
-  /** COMPRESS=DEFLATE offered by both servers and used by mailshift (isync 1.4 has no COMPRESS). */
+  /** COMPRESS=DEFLATE offered by both servers: mbsync uses it when offered, mailshift when told to. */
   compress: boolean;
+  /** Bandwidth of each server's link (both directions), through the delay proxy; 0 = unlimited. */
+  mbit: number;
   quick: boolean;
   ref: string | null;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { messages: 5000, runs: 3, rtt: 0, scenario: 'all', transport: 'tls', mailStore: 'disk', compress: false, quick: false, ref: null };
+  const o: Options = { messages: 5000, runs: 3, rtt: 0, scenario: 'all', transport: 'tls', mailStore: 'disk', compress: false, mbit: 0, quick: false, ref: null };
   let messagesSet = false;
   let runsSet = false;
   for (let i = 0; i < argv.length; i++) {
@@ -90,10 +92,11 @@ function parseArgs(argv: string[]): Options {
         break;
       }
       case '--compress': o.compress = true; break;
+      case '--mbit': o.mbit = int(1); break;
       case '--quick': o.quick = true; break;
       case '--ref': o.ref = value(); break;
       case '-h': case '--help':
-        process.stdout.write('npm run bench -- [--messages N] [--runs N] [--rtt MS] [--scenario main|batch|memory|all] [--transport tls|plain] [--mail-store disk|tmpfs] [--compress] [--quick] [--ref GIT-REF]\n');
+        process.stdout.write('npm run bench -- [--messages N] [--runs N] [--rtt MS] [--scenario main|batch|memory|all] [--transport tls|plain] [--mail-store disk|tmpfs] [--compress] [--mbit N] [--quick] [--ref GIT-REF]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a}`);
@@ -132,8 +135,9 @@ async function startPair(name: string, sourceUsers: TestbedUser[], targetUsers: 
   const proxies: DelayProxy[] = [];
   let sourcePort = port(source);
   let targetPort = port(target);
-  if (o.rtt > 0) {
-    const [ps, pt] = await Promise.all([startDelayProxy(sourcePort, o.rtt / 2), startDelayProxy(targetPort, o.rtt / 2)]);
+  if (o.rtt > 0 || o.mbit > 0) {
+    const link = o.mbit > 0 ? { mbitPerSecond: o.mbit } : {};
+    const [ps, pt] = await Promise.all([startDelayProxy(sourcePort, o.rtt / 2, link), startDelayProxy(targetPort, o.rtt / 2, link)]);
     proxies.push(ps, pt);
     sourcePort = ps.port;
     targetPort = pt.port;

@@ -67,7 +67,7 @@ export interface MemoryResult {
 export interface BenchResults {
   startedAt: string;
   finishedAt: string;
-  options: { messages: number; runs: number; rtt: number; scenario: string; transport: string; mailStore?: string; compress?: boolean; quick: boolean; ref: string | null };
+  options: { messages: number; runs: number; rtt: number; scenario: string; transport: string; mailStore?: string; compress?: boolean; mbit?: number; quick: boolean; ref: string | null };
   machine: { loadavg: number[]; cpus: number; node: string; mbsync: string; loadBefore: string; loadavgAfter?: number[] };
   /** Which mailshift was measured (commit, or the working tree). */
   code: string;
