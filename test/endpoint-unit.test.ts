@@ -271,6 +271,21 @@ describe('endpoint service', () => {
     await expectReject(s.updateEndpoint('nope', {}), 'ENDPOINT_NOT_FOUND');
   });
 
+  it('COMPRESS=DEFLATE per endpoint: off by default, stored, in the connection settings, switched without a re-test', async () => {
+    const s = service();
+    const { endpoint } = await s.createEndpoint({ name: 'far-away', host: 'imap.far.example', admin: { user: 'ma', password: 'pw', format: 'dovecot' }, compress: true });
+    assert.equal(endpoint.compress, true);
+    assert.equal((await s.describeEndpoint('far-away')).endpoint.compress, true, 'read back from the database');
+    assert.equal((await s.connectionFor(endpoint, { user: 'x', password: null, mailbox: 'alice@far.example' })).compress, true);
+    const before = probes.length;
+    const off = await s.updateEndpoint('far-away', { compress: false });
+    assert.equal(off.endpoint.compress, false);
+    assert.equal(off.test, null, 'how the server is reached did not change');
+    assert.equal(probes.length, before);
+    assert.equal((await s.connectionFor(off.endpoint, { user: 'x', password: null, mailbox: 'alice@far.example' })).compress, undefined);
+    assert.equal((await s.createEndpoint({ name: 'near-by', host: 'imap.near.example' })).endpoint.compress, false);
+  });
+
   it('remove is refused with ENDPOINT_IN_USE while a batch references the endpoint', async () => {
     const s = service();
     const src = await s.getEndpointByName('src');

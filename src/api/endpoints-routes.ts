@@ -11,7 +11,7 @@ interface EndpointBody {
   admin?: { user?: string; password?: string; format?: 'authzid' | 'dovecot' | 'exchange' | 'mirapoint' | 'template'; loginTemplate?: string | null } | null;
   maxConcurrentMigrations?: number; maxConcurrentIncrementalSyncs?: number;
   tls?: { minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' | null; ciphers?: string | null; caPem?: string | null; servername?: string | null };
-  acceptUntrustedCertificates?: boolean; skipVerification?: boolean; testMailbox?: string;
+  acceptUntrustedCertificates?: boolean; compress?: boolean; skipVerification?: boolean; testMailbox?: string;
 }
 
 const name = (params: unknown): string => (params as { name: string }).name;
@@ -50,7 +50,7 @@ export function registerEndpointRoutes(app: FastifyInstance, api: ApiContext): v
       ...defined({
         name: b.name!, host: b.host!, port: b.port, security: b.security, allowInsecure: b.allowInsecure, authentication: b.authentication,
         maxConcurrentMigrations: b.maxConcurrentMigrations, maxConcurrentIncrementalSyncs: b.maxConcurrentIncrementalSyncs,
-        tls: b.tls, acceptUntrustedCertificates: b.acceptUntrustedCertificates,
+        tls: b.tls, acceptUntrustedCertificates: b.acceptUntrustedCertificates, compress: b.compress,
       }),
       name: b.name!, host: b.host!,
       ...(b.admin ? { admin: { user: b.admin.user!, password: b.admin.password!, format: b.admin.format ?? 'authzid', loginTemplate: b.admin.loginTemplate ?? null } } : {}),
@@ -72,7 +72,7 @@ export function registerEndpointRoutes(app: FastifyInstance, api: ApiContext): v
       name: b.name, host: b.host, port: b.port, security: b.security, allowInsecure: b.allowInsecure, authentication: b.authentication,
       admin: b.admin === null ? null : b.admin ? defined(b.admin) : undefined,
       maxConcurrentMigrations: b.maxConcurrentMigrations, maxConcurrentIncrementalSyncs: b.maxConcurrentIncrementalSyncs,
-      tls: b.tls, acceptUntrustedCertificates: b.acceptUntrustedCertificates,
+      tls: b.tls, acceptUntrustedCertificates: b.acceptUntrustedCertificates, compress: b.compress,
     }) as EndpointPatch;
     const result = await endpoints.updateEndpoint(name(req.params), patch, { verify: b.skipVerification !== true, ...(b.testMailbox ? { mailbox: b.testMailbox } : {}) });
     return { endpoint: await view(result.endpoint.name), test: result.test ? toTestResultJson(result.test) : null };

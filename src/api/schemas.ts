@@ -60,6 +60,7 @@ export const EndpointView = out({
   maxConcurrentMigrations: int, maxConcurrentIncrementalSyncs: int,
   tls: out({ minVersion: nullable(TLS_VERSION), ciphers: nullable(str), servername: nullable(str), caCertificates: int }),
   acceptUntrustedCertificates: bool,
+  compress: bool,
   warnings: arr(EndpointWarning),
   lastTest: { type: ['object', 'null'], properties: { at: int, ok: bool, code: str }, required: ['at', 'ok', 'code'] },
   batches: arr(str),
@@ -186,6 +187,7 @@ const endpointFields = (create: boolean): Record<string, Schema> => ({
   maxConcurrentIncrementalSyncs: { type: 'integer', minimum: 1, maximum: 100 },
   tls: obj({ minVersion: nullable(TLS_VERSION), ciphers: nullable(str), caPem: nullable(str), servername: nullable(str) }, []),
   acceptUntrustedCertificates: bool,
+  compress: { type: 'boolean', description: 'Use COMPRESS=DEFLATE when the server offers it (for slow links; off by default).' },
   skipVerification: { type: 'boolean', description: 'Save without the connection test.' },
   testMailbox: { type: 'string', minLength: 1, description: 'Also test signing in on behalf of this mailbox with the admin credentials.' },
 });

@@ -20,6 +20,7 @@ export interface EndpointJson {
   maxConcurrentMigrations: number; maxConcurrentIncrementalSyncs: number;
   tls: { minVersion: string | null; ciphers: string | null; servername: string | null; caCertificates: number };
   acceptUntrustedCertificates: boolean;
+  compress: boolean;
   warnings: Array<{ code: string; message: string }>;
   lastTest: { at: number; ok: boolean; code: string } | null;
   batches: string[];
@@ -43,6 +44,7 @@ export function toEndpointJson(view: ServiceEndpointView, usedBy: Map<number, st
     maxConcurrentMigrations: e.maxConcurrentMigrations, maxConcurrentIncrementalSyncs: e.maxConcurrentIncrementalSyncs,
     tls: { minVersion: e.tls.minVersion, ciphers: e.tls.ciphers, servername: e.tls.servername, caCertificates: caCertificateCount(e.tls.caPem) },
     acceptUntrustedCertificates: e.acceptUntrustedCertificates,
+    compress: e.compress,
     warnings: view.warnings.map((w) => ({ code: w.code, message: w.message })),
     lastTest: view.lastTest,
     batches: usedBy.get(e.id) ?? [],

@@ -65,6 +65,7 @@ export interface EndpointInput {
   maxConcurrentIncrementalSyncs?: number;
   tls?: Partial<EndpointTls>;
   acceptUntrustedCertificates?: boolean;
+  compress?: boolean;
 }
 
 /** `endpoint set`: only the given fields change; `null` clears an optional setting. */
@@ -81,6 +82,7 @@ export interface EndpointPatch {
   maxConcurrentIncrementalSyncs?: number;
   tls?: { minVersion?: EndpointTls['minVersion']; ciphers?: string | null; caPem?: string | null; servername?: string | null };
   acceptUntrustedCertificates?: boolean;
+  compress?: boolean;
 }
 
 export interface TestOptions {
@@ -279,6 +281,7 @@ function normalise(
       maxConcurrentIncrementalSyncs: incremental,
       tls: tlsSettings,
       acceptUntrustedCertificates: input.acceptUntrustedCertificates === true,
+      compress: input.compress === true,
     },
     adminPassword,
   };
@@ -296,6 +299,7 @@ function baseSettings(endpoint: Endpoint, connectTimeoutMs: number): Omit<Connec
     ...(endpoint.tls.minVersion ? { minTlsVersion: endpoint.tls.minVersion } : {}),
     ...(endpoint.tls.ciphers ? { ciphers: endpoint.tls.ciphers } : {}),
     ...(endpoint.tls.servername ? { servername: endpoint.tls.servername } : {}),
+    ...(endpoint.compress ? { compress: true } : {}),
     connectTimeoutMs,
   };
 }
@@ -430,6 +434,7 @@ export class EndpointService implements EndpointCredentialsResolver {
         servername: tlsPatch.servername !== undefined ? tlsPatch.servername : prev.tls.servername,
       },
       acceptUntrustedCertificates: patch.acceptUntrustedCertificates ?? prev.acceptUntrustedCertificates,
+      compress: patch.compress ?? prev.compress,
     };
     const { values, adminPassword } = normalise(merged, { previous: prev, authenticationExplicit: patch.authentication !== undefined });
     if (values.name !== prev.name) {

@@ -41,6 +41,8 @@ export interface Endpoint {
   tls: EndpointTls;
   /** The seeds' AcceptUntrustedCertificates: recorded and shown as a warning in every report. */
   acceptUntrustedCertificates: boolean;
+  /** COMPRESS=DEFLATE when the server offers it: for endpoints across slow links (default off). */
+  compress: boolean;
   createdAt: number;
   updatedAt: number;
 }

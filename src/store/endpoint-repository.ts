@@ -50,6 +50,7 @@ function toStored(row: EndpointRow): StoredEndpoint {
     maxConcurrentIncrementalSyncs: Number(row.max_concurrent_incremental_syncs),
     tls,
     acceptUntrustedCertificates: Number(row.accept_untrusted_certificates) === 1,
+    compress: Number(row.compress) === 1,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -78,6 +79,7 @@ function toColumns(values: EndpointValues, adminPasswordCiphertext: string | nul
     tls_ca_pem: values.tls.caPem,
     tls_servername: values.tls.servername,
     accept_untrusted_certificates: values.acceptUntrustedCertificates ? 1 : 0,
+    compress: values.compress ? 1 : 0,
   };
 }
 

@@ -97,6 +97,10 @@ const MIGRATIONS: Migration[] = [
     await db.schema.alterTable('batch_users').addColumn('items_total', 'bigint').execute();
     await db.schema.alterTable('batch_users').addColumn('items_per_second', 'real').execute();
   },
+  // #5 (COMPRESS=DEFLATE per endpoint, issue 5): off for every existing endpoint.
+  async (db) => {
+    await db.schema.alterTable('endpoints').addColumn('compress', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+  },
 ];
 
 export async function migrateSchema(db: Kysely<Database>): Promise<void> {

@@ -84,6 +84,8 @@ export interface EndpointTable {
   tls_servername: string | null;
   /** 0/1 */
   accept_untrusted_certificates: number;
+  /** 0/1 (schema migration #5) */
+  compress: number;
   last_test_at: number | null;
   /** 0/1; null when never tested. */
   last_test_ok: number | null;

@@ -18,6 +18,7 @@ export interface EndpointView {
   maxConcurrentIncrementalSyncs: number;
   tls: { minVersion: TlsVersion | null; ciphers: string | null; servername: string | null; caCertificates: number };
   acceptUntrustedCertificates: boolean;
+  compress: boolean;
   warnings: Array<{ code: string; message: string }>;
   lastTest: null | { at: number; ok: boolean; code: string };
   batches: string[];

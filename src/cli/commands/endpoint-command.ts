@@ -96,6 +96,7 @@ function addSettingOptions(command: Command, forSet: boolean): Command {
     .option('--ca <file>', 'PEM file of CA certificates to trust for this server, in addition to the system store')
     .option('--servername <name>', 'name the certificate is checked against (and sent as SNI), when --host is an address')
     .option('--accept-untrusted-certificates', 'do not validate the server certificate (the seeds\' AcceptUntrustedCertificates): recorded and shown as a warning everywhere')
+    .option('--compress', 'use COMPRESS=DEFLATE when the server offers it: for endpoints across slow links (costs CPU; off by default)')
     .option('--skip-verification', forSet ? 'save the change without testing the connection' : 'create the endpoint without testing the connection')
     .option('--test-mailbox <address>', 'also test signing in on behalf of this mailbox with the admin credentials')
     .option('--state <path>', 'state database (default: $MAILSHIFT_STATE or ~/.local/state/mailshift/state.sqlite)')
@@ -109,7 +110,8 @@ function addSettingOptions(command: Command, forSet: boolean): Command {
       .option('--no-min-tls', 'back to the default minimum TLS version')
       .option('--no-ciphers', 'back to the default cipher list')
       .option('--no-servername', 'check the certificate against --host again')
-      .option('--no-accept-untrusted-certificates', 'validate the server certificate again');
+      .option('--no-accept-untrusted-certificates', 'validate the server certificate again')
+      .option('--no-compress', 'stop using COMPRESS=DEFLATE');
   }
   return command;
 }
@@ -151,6 +153,7 @@ async function inputFromAdd(name: string, opts: Opts): Promise<EndpointInput> {
       ...(typeof opts.servername === 'string' ? { servername: opts.servername } : {}),
     },
     acceptUntrustedCertificates: opts.acceptUntrustedCertificates === true,
+    compress: opts.compress === true,
   };
   return input;
 }
@@ -197,6 +200,8 @@ async function patchFromSet(opts: Opts): Promise<EndpointPatch> {
   if (Object.keys(tlsPatch).length > 0) patch.tls = tlsPatch;
   if (opts.acceptUntrustedCertificates === true) patch.acceptUntrustedCertificates = true;
   else if (opts.acceptUntrustedCertificates === false) patch.acceptUntrustedCertificates = false;
+  if (opts.compress === true) patch.compress = true;
+  else if (opts.compress === false) patch.compress = false;
   return patch;
 }
 
@@ -237,6 +242,7 @@ export function renderShow(view: EndpointView): string {
     ['CA bundle', e.tls.caPem ? `${caCertificateCount(e.tls.caPem)} certificate(s), in addition to the system store` : 'system store'],
     ['Certificate name', e.tls.servername ?? `${e.host} (the host)`],
     ['Certificate validation', e.acceptUntrustedCertificates ? 'OFF (untrusted certificates accepted)' : 'on'],
+    ['Compression', e.compress ? 'COMPRESS=DEFLATE when offered' : 'off'],
     ['Last test', view.lastTest ? `${fmtTime(view.lastTest.at)}: ${view.lastTest.ok ? 'passed' : `failed (${view.lastTest.code})`}` : 'never'],
     ['Created', fmtTime(e.createdAt)],
     ['Updated', fmtTime(e.updatedAt)],

@@ -40,6 +40,7 @@ export function EndpointForm(props: {
   const [minTls, setMinTls] = useState<TlsVersion | ''>(e?.tls.minVersion ?? '');
   const [ciphers, setCiphers] = useState(e?.tls.ciphers ?? '');
   const [acceptUntrusted, setAcceptUntrusted] = useState(e?.acceptUntrustedCertificates ?? false);
+  const [compress, setCompress] = useState(e?.compress ?? false);
   const [maxMig, setMaxMig] = useState(String(e?.maxConcurrentMigrations ?? 20));
   const [maxInc, setMaxInc] = useState(String(e?.maxConcurrentIncrementalSyncs ?? 10));
   const [skipVerification, setSkipVerification] = useState(false);
@@ -63,6 +64,7 @@ export function EndpointForm(props: {
       maxConcurrentMigrations: Number(maxMig),
       maxConcurrentIncrementalSyncs: Number(maxInc),
       acceptUntrustedCertificates: acceptUntrusted,
+      compress,
     };
     if (!e || name.trim() !== e.name) b.name = name.trim();
     if (port.trim()) b.port = Number(port);
@@ -88,7 +90,7 @@ export function EndpointForm(props: {
       b.admin = null;
     }
     if (e) {
-      const same: Record<string, unknown> = { host: e.host, security: e.security, maxConcurrentMigrations: e.maxConcurrentMigrations, maxConcurrentIncrementalSyncs: e.maxConcurrentIncrementalSyncs, acceptUntrustedCertificates: e.acceptUntrustedCertificates, port: e.port };
+      const same: Record<string, unknown> = { host: e.host, security: e.security, maxConcurrentMigrations: e.maxConcurrentMigrations, maxConcurrentIncrementalSyncs: e.maxConcurrentIncrementalSyncs, acceptUntrustedCertificates: e.acceptUntrustedCertificates, compress: e.compress, port: e.port };
       for (const k of Object.keys(same)) if (b[k] === same[k]) delete b[k];
       if (b.admin && e.admin && !adminPassword && e.admin.user === adminUser.trim() && e.admin.format === adminFormat && (adminFormat !== 'template' || e.admin.loginTemplate === template)) delete b.admin;
       if (security === 'none' && e.security === 'none') delete b.allowInsecure;
@@ -191,6 +193,10 @@ export function EndpointForm(props: {
         <div className="field inline">
           <input id={id('untrusted')} type="checkbox" checked={acceptUntrusted} onChange={(x) => setAcceptUntrusted(x.target.checked)} />
           <label htmlFor={id('untrusted')}>Accept untrusted certificates (not validated; shown as a warning everywhere — prefer a CA file)</label>
+        </div>
+        <div className="field inline">
+          <input id={id('compress')} type="checkbox" checked={compress} onChange={(x) => setCompress(x.target.checked)} />
+          <label htmlFor={id('compress')}>Compress traffic (COMPRESS=DEFLATE, when the server offers it): for servers across a slow link; costs CPU</label>
         </div>
       </fieldset>
 
