@@ -61,6 +61,16 @@ describe('COMPRESS=DEFLATE', { skip: !dovecotAvailable() && 'needs root and dove
     await unsupported.logout();
   });
 
+  test('a compressed write on a connection that dies is an error, not a hang', async () => {
+    const settings = settingsFor(source, USERS[0]!, PASSWORD, 'ssl');
+    const wire = await ImapWire.open({ ...settings, compress: true }, ctx(settings));
+    assert.equal(wire.compressed, true);
+    const writing = wire.write(Buffer.alloc(8 * 1024 * 1024, 0x41));
+    // The deflater is destroyed with the socket; its flush callback must still settle the write.
+    wire.destroy();
+    await assert.rejects(writing, (err: Error & { code?: string }) => /CONN_/.test(err.code ?? ''), 'rejected with a connection error');
+  });
+
   test('metadata, headers and bodies read over compressed connections equal the uncompressed ones', async () => {
     const compressed: MailStore = await openMailStore({ ...settingsFor(source, USERS[0]!, PASSWORD, 'ssl'), compress: true }, { side: 'source' });
     const uncompressed: MailStore = await openMailStore(settingsFor(source, USERS[0]!, PASSWORD, 'ssl'), { side: 'source' });
