@@ -143,3 +143,37 @@ test('a large message is released only after its append was answered and committ
   const expected = [...source.folders.get('INBOX')!.messages.values()].map((m) => m.raw.toString('latin1')).sort();
   assert.deepEqual(onTarget, expected);
 });
+
+test('the other folder workers\' connections are closed before the verification, which uses the first pair', async () => {
+  const source = new MemoryMailServer();
+  const target = new MemoryMailServer();
+  for (const folder of ['Alpha', 'Beta', 'Gamma', 'Delta']) for (let i = 0; i < 3; i++) source.add(folder, message(folder, i));
+  const open = new Set<MailStore>();
+  let openDuringVerify: number | null = null;
+  const track = (store: MailStore, side: 'source' | 'target'): MailStore => {
+    const wrapped: MailStore = Object.assign(Object.create(store) as MailStore, {
+      async close(this: MailStore) {
+        open.delete(wrapped);
+        return store.close.call(this);
+      },
+      fetchMeta(this: MailStore, uids: readonly number[] | 'all', options?: { changedSince?: bigint }) {
+        // Only the verification lists a target folder's messages.
+        if (side === 'target' && openDuringVerify === null) openDuringVerify = open.size;
+        return store.fetchMeta.call(this, uids, options);
+      },
+    });
+    open.add(wrapped);
+    return wrapped;
+  };
+  const report = await migrateMailbox({
+    openSource: async () => track(source.store(), 'source'), openTarget: async () => track(target.store(), 'target'),
+    state: new MemoryState(), clock: { now: () => Date.now(), sleep: async () => undefined }, byteBudget: new ByteBudget(64 * 1024 * 1024),
+  }, {
+    ...DEFAULT_SYNC_OPTIONS, rules: {}, dryRun: false, verify: true, maxRetries: 0,
+    folderConcurrency: 3, sourceLabel: 'source', targetLabel: 'target',
+  });
+  assert.equal(report.status, 'completed', JSON.stringify(report.errors));
+  assert.equal(report.verification?.consistent, true);
+  assert.equal(openDuringVerify, 2, 'only the first source/target pair is open while verifying');
+  assert.equal(open.size, 0, 'everything is closed at the end');
+});

@@ -262,6 +262,10 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       for (const [folder, keywords] of droppedKeywords) {
         warn(new MailshiftError('MSG_KEYWORDS_DROPPED', { folder, keywords: [...keywords].join(' ') }).message);
       }
+      // The other folder workers' connections sit idle from here on (the verification below uses
+      // the first pair): give them back to the servers now, not after a long verification.
+      await Promise.all(pendingOpens);
+      await Promise.all(extraStores.splice(0).map(closeQuietly));
       if (options.verify && !options.dryRun) {
         const expectedAbsent = new Map<string, Set<number>>();
         for (const item of skippedItems) {
