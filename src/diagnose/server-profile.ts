@@ -135,7 +135,7 @@ export function migrationNotes(summary: CapabilitySummary, kind: ServerKind): Di
     notes.push({ code: 'IMAP_APPENDLIMIT', severity: 'info', appliesTo: 'target', message: `As a target the server refuses messages larger than ${summary.appendLimit} bytes (APPENDLIMIT).` });
   }
   if (f['COMPRESS=DEFLATE']) {
-    notes.push({ code: 'IMAP_COMPRESS', severity: 'info', appliesTo: 'both', message: 'COMPRESS=DEFLATE is offered: useful on slow links.' });
+    notes.push({ code: 'IMAP_COMPRESS', severity: 'info', appliesTo: 'both', message: 'COMPRESS=DEFLATE is offered: across a slow link, turn it on with --source-compress/--target-compress (endpoints: --compress).' });
   }
   if (kind.advice) notes.push({ code: 'IMAP_SERVER_ADVICE', severity: 'info', appliesTo: 'both', message: `${kind.name}: ${kind.advice}` });
   return notes;
