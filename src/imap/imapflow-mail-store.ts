@@ -1,12 +1,14 @@
 /**
- * MailStore over imapflow (control commands and the source side), with APPEND delegated to the
- * pipelined writer on a second, lazily opened connection, and bulk message FETCH (by default) to
- * the raw fetch reader on another lazily opened connection (fetch-reader.ts).
+ * MailStore over imapflow (control commands: LIST, CREATE, SELECT/EXAMINE, SEARCH, STORE), with
+ * APPEND delegated to the pipelined writer on a second, lazily opened connection, and every FETCH
+ * (bodies, metadata, headers; by default) to the raw fetch reader on another lazily opened
+ * connection (fetch-reader.ts).
  *
- * imapflow's fetch() is an async generator that must be consumed to the end or the connection is
- * left mid-response; and while it is open no other command can run, so a caller that interleaves
- * (updateFlags while iterating) would deadlock. Every fetch therefore collects one bounded chunk
- * with fetchAll() and only then yields it: callers may stop or interleave at any point.
+ * In 'imapflow' fetch mode: imapflow's fetch() is an async generator that must be consumed to the
+ * end or the connection is left mid-response; and while it is open no other command can run, so a
+ * caller that interleaves (updateFlags while iterating) would deadlock. Every fetch therefore
+ * collects one bounded chunk with fetchAll() and only then yields it: callers may stop or
+ * interleave at any point.
  */
 import { ImapFlow, type FetchMessageObject, type FetchQueryObject, type Logger as ImapFlowLogger } from 'imapflow';
 import type {
