@@ -5,6 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import BetterSqlite3 from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,13 +73,33 @@ test('a 5,000-message mailbox, killed at random moments and re-run, ends complet
   // A fixed pseudo-random sequence keeps failures reproducible.
   let seed = 12345;
   const next = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+  // Killed once a random number of further messages is committed, not after a fixed time: how long a
+  // run takes depends on the machine and on the code's speed, how far it got does not.
+  const copied = (): number => {
+    try {
+      const db = new BetterSqlite3(state, { readonly: true, fileMustExist: true });
+      try {
+        return (db.prepare("SELECT count(*) AS n FROM message_ledger WHERE status = 'copied'").get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    } catch {
+      return 0; // not created yet, or locked for a moment
+    }
+  };
   let kills = 0;
+  const killedAt: number[] = [];
   for (let round = 0; round < 6; round++) {
-    const result = await runCli(args, env, { killAfterMs: 1800 + Math.floor(next() * 2500) });
-    if (result.signal === 'SIGKILL') kills++;
-    else { assert.equal(result.code, 0, result.stderr); break; }
+    const before = copied();
+    const threshold = Math.min(4500, before + 200 + Math.floor(next() * 1000));
+    const result = await runCli(args, env, { killWhen: () => copied() >= threshold });
+    if (result.signal === 'SIGKILL') {
+      kills++;
+      killedAt.push(copied());
+    } else { assert.equal(result.code, 0, result.stderr); break; }
   }
-  assert.ok(kills >= 1, 'at least one run should have been killed mid-way');
+  assert.ok(kills >= 2, `killed ${kills} times`);
+  assert.ok(killedAt.every((n) => n > 0 && n < 5000), `killed mid-way, with ${killedAt.join(', ')} of 5,000 committed`);
   const final = await runCli(args, env);
   assert.equal(final.code, 0, final.stdout + final.stderr);
   const report = JSON.parse(final.stdout) as { totals: { sourceMessages: number }; verification: { consistent: boolean; expected: number } };

@@ -12,7 +12,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { killAfterMs?: number; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { killAfterMs?: number; timeoutMs?: number; /** Polled every 20 ms: SIGKILL once it says so. */ killWhen?: () => boolean } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: { ...process.env, MAILSHIFT_CRASH_AT: '', ...env },
@@ -23,9 +27,11 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { k
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     const killer = options.killAfterMs !== undefined ? setTimeout(() => child.kill('SIGKILL'), options.killAfterMs) : null;
+    const watcher = options.killWhen ? setInterval(() => { if (options.killWhen!()) child.kill('SIGKILL'); }, 20) : null;
     const guard = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 240_000);
     child.on('exit', (code, signal) => {
       if (killer) clearTimeout(killer);
+      if (watcher) clearInterval(watcher);
       clearTimeout(guard);
       resolve({ code, signal, stdout, stderr });
     });
