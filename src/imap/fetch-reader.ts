@@ -407,13 +407,7 @@ export class FetchReader {
     let examine: Command | null = null;
     let finished = false;
     try {
-      if (!this.wire.alive) throw this.fail(this.wire.failure ?? Object.assign(new Error('Connection closed'), { code: 'EConnectionClosed' }), folder);
-      this.run = run;
-      if (this.examined?.path !== folder) {
-        this.examined = null;
-        this.wire.uidValidity = null;
-        examine = this.send(this.examineLine(folder), run);
-      }
+      examine = this.beginConversation(folder, run, { freshExamine: false });
       const withModseq = options.modseq ?? this.wire.capabilities.has('CONDSTORE');
       const items = withModseq ? FETCH_ITEMS_MODSEQ : FETCH_ITEMS;
       let next = 0;
@@ -509,11 +503,7 @@ export class FetchReader {
     let examine: Command | null = null;
     let finished = false;
     try {
-      if (!this.wire.alive) throw this.fail(this.wire.failure ?? Object.assign(new Error('Connection closed'), { code: 'EConnectionClosed' }), folder);
-      this.run = run;
-      this.examined = null;
-      this.wire.uidValidity = null;
-      examine = this.send(this.examineLine(folder), run);
+      examine = this.beginConversation(folder, run, { freshExamine: true });
       let next = 0;
       for (;;) {
         if (run.failure) throw this.fail(run.failure, folder);
@@ -542,6 +532,20 @@ export class FetchReader {
     } finally {
       this.endTurn(finished, examine ? [examine, ...commands] : commands, release);
     }
+  }
+
+  /**
+   * Starts a fetch's turn on the connection: its responses go to `run`, and `folder` is EXAMINEd
+   * (pipelined with what follows) unless it is already open and a fresh view is not needed.
+   * Returns the EXAMINE command, if one was sent.
+   */
+  private beginConversation(folder: string, run: ResponseSink, options: { freshExamine: boolean }): Command | null {
+    if (!this.wire.alive) throw this.fail(this.wire.failure ?? Object.assign(new Error('Connection closed'), { code: 'EConnectionClosed' }), folder);
+    this.run = run;
+    if (!options.freshExamine && this.examined?.path === folder) return null;
+    this.examined = null;
+    this.wire.uidValidity = null;
+    return this.send(this.examineLine(folder), run);
   }
 
   /** Ends a fetch's turn on the connection; one abandoned mid-way first drains its commands. */

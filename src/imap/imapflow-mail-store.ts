@@ -89,6 +89,14 @@ function asSpecialUse(value: string | undefined): SpecialUse | null {
   return value !== undefined && (SPECIAL_USES as readonly string[]).includes(value) ? (value as SpecialUse) : null;
 }
 
+/** The folder open on the control connection, as the raw fetch connection must EXAMINE it. */
+interface OpenFolder {
+  path: string;
+  uidValidity: bigint;
+  /** Ask for MODSEQ: the folder reports a HIGHESTMODSEQ (not NOMODSEQ). */
+  modseq: boolean;
+}
+
 class ImapFlowMailStore implements MailStore {
   readonly capabilities: ReadonlySet<string>;
   readonly delimiter: string | null;
@@ -96,7 +104,7 @@ class ImapFlowMailStore implements MailStore {
   private writer: Promise<AppendWriter> | null = null;
   private reader: Promise<FetchReader> | null = null;
   /** The folder open on the control connection (the raw fetch connection EXAMINEs the same one). */
-  private current: { path: string; uidValidity: bigint; modseq: boolean } | null = null;
+  private current: OpenFolder | null = null;
   private readonly largeSizes = new Map<number, number>();
   private closed = false;
 
@@ -232,15 +240,13 @@ class ImapFlowMailStore implements MailStore {
   }
 
   fetchMeta(uids: readonly number[] | 'all', options: { changedSince?: bigint } = {}): AsyncIterable<MessageMeta> {
-    return (this.options.fetchMode ?? 'raw') === 'raw' ? this.fetchMetaRaw(uids, options) : this.fetchMetaImapflow(uids, options);
+    return this.rawFetch ? this.fetchMetaRaw(uids, options) : this.fetchMetaImapflow(uids, options);
   }
 
   private async *fetchMetaRaw(uids: readonly number[] | 'all', options: { changedSince?: bigint }): AsyncIterable<MessageMeta> {
     if (uids !== 'all' && uids.length === 0) return;
-    const current = this.current;
-    if (!current) throw this.fail(new Error('No folder is open for FETCH'));
-    const reader = await this.liveFetchReader();
-    for await (const meta of reader.fetchMeta(current.path, uids, { expectedUidValidity: current.uidValidity, modseq: current.modseq, changedSince: options.changedSince })) {
+    const { reader, folder } = await this.readerOnOpenFolder();
+    for await (const meta of reader.fetchMeta(folder.path, uids, { expectedUidValidity: folder.uidValidity, modseq: folder.modseq, changedSince: options.changedSince })) {
       if (meta.size >= REMEMBER_SIZE_FROM) this.largeSizes.set(meta.uid, meta.size);
       yield meta;
     }
@@ -266,15 +272,13 @@ class ImapFlowMailStore implements MailStore {
   }
 
   fetchHeaders(uids: readonly number[]): AsyncIterable<MessageHeader> {
-    return (this.options.fetchMode ?? 'raw') === 'raw' ? this.fetchHeadersRaw(uids) : this.fetchHeadersImapflow(uids);
+    return this.rawFetch ? this.fetchHeadersRaw(uids) : this.fetchHeadersImapflow(uids);
   }
 
   private async *fetchHeadersRaw(uids: readonly number[]): AsyncIterable<MessageHeader> {
     if (uids.length === 0) return;
-    const current = this.current;
-    if (!current) throw this.fail(new Error('No folder is open for FETCH'));
-    const reader = await this.liveFetchReader();
-    yield* reader.fetchHeaders(current.path, uids, { expectedUidValidity: current.uidValidity });
+    const { reader, folder } = await this.readerOnOpenFolder();
+    yield* reader.fetchHeaders(folder.path, uids, { expectedUidValidity: folder.uidValidity });
   }
 
   private async *fetchHeadersImapflow(uids: readonly number[]): AsyncIterable<MessageHeader> {
@@ -287,17 +291,15 @@ class ImapFlowMailStore implements MailStore {
   }
 
   fetchMessages(uids: readonly number[]): AsyncIterable<FetchedMessage> {
-    return (this.options.fetchMode ?? 'raw') === 'raw' ? this.fetchMessagesRaw(uids) : this.fetchMessagesImapflow(uids);
+    return this.rawFetch ? this.fetchMessagesRaw(uids) : this.fetchMessagesImapflow(uids);
   }
 
   private async *fetchMessagesRaw(uids: readonly number[]): AsyncIterable<FetchedMessage> {
     if (uids.length === 0) return;
-    const current = this.current;
-    if (!current) throw this.fail(new Error('No folder is open for FETCH'));
-    const reader = await this.liveFetchReader();
-    yield* reader.fetch(current.path, uids, {
-      expectedUidValidity: current.uidValidity,
-      modseq: current.modseq,
+    const { reader, folder } = await this.readerOnOpenFolder();
+    yield* reader.fetch(folder.path, uids, {
+      expectedUidValidity: folder.uidValidity,
+      modseq: folder.modseq,
       sizeOf: (uid) => this.largeSizes.get(uid),
     });
   }
@@ -344,14 +346,25 @@ class ImapFlowMailStore implements MailStore {
     return this.writer;
   }
 
-  /** The raw fetch connection, re-opened when it was dropped while idle. */
-  private async liveFetchReader(): Promise<FetchReader> {
-    const reader = await this.fetchReader();
-    if (reader.alive) return reader;
-    // Dropped while idle (server autologout, idle timeout): nothing was in flight, so a fresh
-    // connection is safe. A connection lost mid-fetch fails that fetch (CONN_LOST) instead.
-    this.reader = null;
-    return this.fetchReader();
+  private get rawFetch(): boolean {
+    return (this.options.fetchMode ?? 'raw') === 'raw';
+  }
+
+  /**
+   * The raw fetch connection (re-opened when it was dropped while idle) and the folder the control
+   * connection has open, which that connection reads.
+   */
+  private async readerOnOpenFolder(): Promise<{ reader: FetchReader; folder: OpenFolder }> {
+    const folder = this.current;
+    if (!folder) throw this.fail(new Error('No folder is open for FETCH'));
+    let reader = await this.fetchReader();
+    if (!reader.alive) {
+      // Dropped while idle (server autologout, idle timeout): nothing was in flight, so a fresh
+      // connection is safe. A connection lost mid-fetch fails that fetch (CONN_LOST) instead.
+      this.reader = null;
+      reader = await this.fetchReader();
+    }
+    return { reader, folder };
   }
 
   /** The raw fetch connection, opened on first use and kept for the store's lifetime. */
