@@ -3,7 +3,9 @@
  * Needs root, dovecot-imapd and openssl (scripts/install-system-deps.sh).
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readlinkSync, readdirSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
@@ -227,5 +229,21 @@ describe('dovecot test bed', () => {
     // The other instances are untouched.
     await withClient(client(source, { auth: auth(BOB) }), async (c) => assert.ok(c.usable));
     assert.ok(processesIn(target.dir).includes(target.pid));
+  });
+
+  test('an instance left behind by a dead process is removed, in /tmp and in /dev/shm alike', async () => {
+    // A pid that is surely gone: a process that has exited.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const orphans = ['/tmp', '/dev/shm'].map((root) => {
+      const dir = mkdtempSync(join(root, 'ms-orphan-'));
+      writeFileSync(join(dir, '.mailshift-testbed'), `owner=${dead.stdout}\n`);
+      return dir;
+    });
+    // Orphans are looked for once per process, when it starts its first instance.
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '-e',
+      "const m = await import('./src/testbed/dovecot-server.ts'); const d = await m.startDovecot({ name: 'reaper', folderStyle: 'dovecot', users: [{ user: 'r@example.com', password: 'p' }] }); await d.stop();"],
+    { encoding: 'utf8', cwd: join(import.meta.dirname, '..') });
+    assert.equal(child.status, 0, child.stderr);
+    for (const dir of orphans) assert.equal(existsSync(dir), false, `${dir} reaped`);
   });
 });

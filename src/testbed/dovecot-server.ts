@@ -228,23 +228,24 @@ function defaultCert(): Promise<{ certPem: string; keyPem: string }> {
 
 // ---------------------------------------------------------------- stale instances of dead processes
 
-let reaped = false;
+/** Directories already searched for orphans by this process. */
+const reaped = new Set<string>();
 
 /**
  * Removes instances whose owning process died without cleanup (SIGKILL, OOM). Only dirs carrying
  * our marker, whose owner pid is gone and whose master pid still runs our own config, are touched.
  */
-function reapOrphans(): void {
-  if (reaped) return;
-  reaped = true;
+function reapOrphans(root: string): void {
+  if (reaped.has(root)) return;
+  reaped.add(root);
   let entries: string[];
   try {
-    entries = readdirSync('/tmp').filter((entry) => entry.startsWith('ms-'));
+    entries = readdirSync(root).filter((entry) => entry.startsWith('ms-'));
   } catch {
     return;
   }
   for (const entry of entries) {
-    const dir = join('/tmp', entry);
+    const dir = join(root, entry);
     try {
       const marker = readFileSync(join(dir, MARKER_FILE), 'utf8');
       const owner = Number(/owner=(\d+)/.exec(marker)?.[1]);
@@ -751,7 +752,8 @@ export async function startDovecot(options: DovecotOptions): Promise<DovecotServ
   const binary = await findDovecotBinary();
   for (const user of options.users) checkUser(user);
   installExitHooks();
-  reapOrphans();
+  // Both usual homes, whichever this run uses: an orphan in /dev/shm holds memory until reaped.
+  for (const root of new Set(['/tmp', '/dev/shm', options.dataRoot ?? '/tmp'])) reapOrphans(root);
 
   const label = options.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 16) || 'x';
   // Short paths: Dovecot's unix sockets under base_dir must stay within 108 bytes.
