@@ -177,3 +177,50 @@ test('the other folder workers\' connections are closed before the verification,
   assert.equal(openDuringVerify, 2, 'only the first source/target pair is open while verifying');
   assert.equal(open.size, 0, 'everything is closed at the end');
 });
+
+test('connections are prepared ahead: every source store\'s fetch, and a target\'s append only for folders with new messages', async () => {
+  const source = new MemoryMailServer();
+  const target = new MemoryMailServer();
+  for (const folder of ['Alpha', 'Beta', 'Gamma', 'Delta']) for (let i = 0; i < 3; i++) source.add(folder, message(folder, i));
+  const state = new MemoryState();
+  let prepared: string[] = [];
+  let sourceStores = 0;
+  const track = (store: MailStore, side: 'source' | 'target'): MailStore => {
+    let folder = '';
+    return Object.assign(Object.create(store) as MailStore, {
+      openFolder(this: MailStore, path: string, options: { readOnly: boolean }) {
+        folder = path;
+        return store.openFolder.call(this, path, options);
+      },
+      prepare(use: 'fetch' | 'append') {
+        prepared.push(side === 'source' ? `source ${use}` : `target ${use} ${folder}`);
+      },
+    });
+  };
+  const run = () => migrateMailbox({
+    openSource: async () => {
+      sourceStores++;
+      return track(source.store(), 'source');
+    },
+    openTarget: async () => track(target.store(), 'target'),
+    state, clock: { now: () => Date.now(), sleep: async () => undefined }, byteBudget: new ByteBudget(64 * 1024 * 1024),
+  }, {
+    ...DEFAULT_SYNC_OPTIONS, rules: {}, dryRun: false, verify: false, maxRetries: 0,
+    folderConcurrency: 3, sourceLabel: 'source', targetLabel: 'target',
+  });
+
+  assert.equal((await run()).status, 'completed');
+  assert.equal(prepared.filter((p) => p === 'source fetch').length, sourceStores, 'each source store, once');
+  assert.deepEqual(prepared.filter((p) => p.startsWith('target')).sort(),
+    ['target append Alpha', 'target append Beta', 'target append Delta', 'target append Gamma'], 'not for the empty INBOX');
+
+  // Nothing new: no APPEND connection is opened for nothing. One new message in Beta: only there.
+  prepared = [];
+  assert.equal((await run()).status, 'completed');
+  assert.deepEqual(prepared.filter((p) => p.startsWith('target')), []);
+  source.add('Beta', message('Beta', 9));
+  prepared = [];
+  const report = await run();
+  assert.equal(report.totals.transferred, 1);
+  assert.deepEqual(prepared.filter((p) => p.startsWith('target')), ['target append Beta']);
+});

@@ -1,6 +1,8 @@
 /** MailStore over imapflow against a real Dovecot (src/testbed). */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dovecotAvailable, startDovecot, type DovecotServer } from '../src/testbed/dovecot-server.js';
 import { openMailStore } from '../src/imap/imapflow-mail-store.js';
 import { MailshiftError } from '../src/domain/errors.js';
@@ -178,5 +180,33 @@ describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'n
     await s.close();
     await s.close();
     await rejectsWith(s.listFolders(), 'CONN_LOST', [PASSWORD]);
+  });
+
+  test('prepare opens the fetch connection ahead; a refused one is silent and reported by the call that needs it', async () => {
+    // Two connections per user and IP: the control connection and one more.
+    const limited = await startDovecot({ name: 'imap-store-limit', folderStyle: 'dovecot', maxUserIpConnections: 2, users: [{ user: 'bob', password: PASSWORD }] });
+    const logins = async (): Promise<number> => (await readFile(limited.logFile, 'utf8')).split('\n').filter((l) => l.includes('Login: user=<bob>')).length;
+    const s = await openMailStore(settingsFor(limited, 'bob', PASSWORD, 'ssl'), { side: 'target' });
+    try {
+      assert.equal(await logins(), 1);
+      s.prepare?.('fetch');
+      // Logged in before any call needs it.
+      for (let waited = 0; (await logins()) < 2; waited += 20) {
+        assert.ok(waited < 10_000, 'the fetch connection was not opened ahead');
+        await sleep(20);
+      }
+      await s.createFolder('Box');
+      await s.openFolder('Box', { readOnly: false });
+      assert.deepEqual(await collect(s.fetchMeta('all')), [], 'the prepared connection reads');
+      assert.equal(await logins(), 2, 'and no other was opened for it');
+      // A third connection is refused: not by prepare (no unhandled rejection), but by the append.
+      s.prepare?.('append');
+      await sleep(200);
+      await rejectsWith(s.append('Box', makeItems(1)), 'CONN_TOO_MANY', [PASSWORD]);
+    } finally {
+      await s.close();
+      s.prepare?.('append');
+      await limited.stop();
+    }
   });
 });

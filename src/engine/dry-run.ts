@@ -28,6 +28,10 @@ export function dryRunSource(inner: MailStore): MailStore {
     },
     updateFlags: async () => undefined,
     append: async (_folder: string, items: readonly AppendItem[]) => items.map((): AppendOutcome => ({ uid: null, uidValidity: null })),
+    // Only the fetch connection: a dry run reads metadata and headers there, and never appends.
+    prepare: (use) => {
+      if (use === 'fetch') inner.prepare?.(use);
+    },
     close: () => inner.close(),
   };
 }

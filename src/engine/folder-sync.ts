@@ -129,6 +129,10 @@ export async function syncFolder(ctx: FolderSyncContext): Promise<FolderReport> 
 
   const entries = new Map<number, LedgerEntry>();
   for (const entry of await state.entries(folder.sourcePath)) entries.set(entry.sourceUid, entry);
+  // More messages than the ledger knows of: something will likely be copied, so the APPEND
+  // connection opens now, alongside the scan, not after the first batch has been fetched. A re-run
+  // with nothing new opens none.
+  if (sourceStatus.messages > entries.size) target.prepare?.('append');
 
   const condstore = sourceStatus.highestModseq !== null && source.capabilities.has('CONDSTORE');
   const incremental = condstore && saved?.highestModseq != null && saved.scanSignature === signature;

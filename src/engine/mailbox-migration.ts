@@ -115,6 +115,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
         for (const opened of [extraSource, extraTarget]) if (opened.status === 'fulfilled') extraStores.push(opened.value);
         if (extraSource.status === 'rejected') throw extraSource.reason;
         if (extraTarget.status === 'rejected') throw extraTarget.reason;
+        extraSource.value.prepare?.('fetch');
         return { source: extraSource.value, target: extraTarget.value };
       })();
       pendingOpens.push(opening.catch(() => undefined));
@@ -129,6 +130,8 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       if (openedSource.status === 'rejected') throw openedSource.reason;
       if (openedTarget.status === 'rejected') throw openedTarget.reason;
       if (!source || !target) throw new MailshiftError('INTERNAL', { detail: 'a connection was not opened' });
+      // Every folder's metadata is read on the fetch connection: it opens while the folders are listed.
+      source.prepare?.('fetch');
       // Counts order the folders (largest first) and make the progress total; with LIST-STATUS they
       // come with the listing in one round trip, without it only the total is worth a STATUS each.
       const messageCounts = source.capabilities.has('LIST-STATUS') || (!plan && observer.onSourceTotal !== undefined);

@@ -44,6 +44,13 @@ export interface MailStore {
    * message buffers (domain/message-bytes.ts), so a store must not keep them.
    */
   append(folder: string, items: readonly AppendItem[]): Promise<AppendOutcome[]>;
+  /**
+   * Starts opening, in the background, a connection that `fetch` or `append` calls will need, so
+   * that the first such call does not wait for TCP, TLS and LOGIN (3–4 round trips). Optional: a
+   * store without extra connections has nothing to prepare. A failure here is not reported; the
+   * call that needs the connection opens it again and reports its own failure.
+   */
+  prepare?(use: 'fetch' | 'append'): void;
   close(): Promise<void>;
 }
 

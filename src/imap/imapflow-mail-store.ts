@@ -333,6 +333,13 @@ class ImapFlowMailStore implements MailStore {
     }
   }
 
+  prepare(use: 'fetch' | 'append'): void {
+    if (this.closed) return;
+    // Not cached when it fails (see appendWriter and fetchReader): the first real call retries.
+    if (use === 'append') this.appendWriter().catch(() => undefined);
+    else if (this.rawFetch) this.fetchReader().catch(() => undefined);
+  }
+
   /** The append connection, opened on first use and kept for the store's lifetime. */
   appendWriter(): Promise<AppendWriter> {
     if (this.closed) return Promise.reject(this.fail(Object.assign(new Error('store closed'), { code: 'NoConnection' })));
