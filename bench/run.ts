@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { fillMailbox, generateCorpus, startDovecot, type CorpusMessage, type DovecotServer, type TestbedUser } from '../src/testbed/index.js';
 import { startDelayProxy, type DelayProxy } from './delay-proxy.js';
 import { appendCeiling, countMessages, fetchCeiling, type Endpoint, type RateResult } from './lib/ceiling.js';
+import { connectionCost } from './lib/connection-cost.js';
 import { hasGnuTime, machineLoad, median, runMeasured, type Measured } from './lib/measure.js';
 import { writeMbsyncConfig } from './lib/mbsync.js';
 import { renderMarkdown } from './lib/report.js';
@@ -238,6 +239,8 @@ async function mainScenario(o: Options): Promise<MainResult> {
       appendLiteralPlus: await appendCeiling(endpoint(pair.target, pair.targetPort, 'ceil-literal-plus', o), corpus, 'literal-plus'),
     };
     for (const [k, v] of Object.entries(ceilings)) log(`main: ceiling ${k}: ${v.msgsPerSec.toFixed(0)} msg/s, ${v.mbPerSec.toFixed(1)} MB/s`);
+    const connection = await connectionCost(endpoint(pair.source, pair.sourcePort, 'alice', o));
+    log(`main: one connection: ${connection.wallMsEach.toFixed(0)} ms, machine CPU ${connection.machineCpuMsEach.toFixed(0)} ms (mailshift ${connection.ownCpuMsEach.toFixed(0)} ms)`);
 
     const mailshiftRuns: ToolRun[] = [];
     const mbsyncRuns: ToolRun[] = [];
@@ -286,6 +289,7 @@ async function mainScenario(o: Options): Promise<MainResult> {
       corpus: { messages: corpus.length, bytes, folders },
       fillSeconds: fill.elapsedMs / 1000,
       ceilings,
+      connection,
       mailshift: mailshiftRuns,
       mbsync: mbsyncRuns,
       medians: {

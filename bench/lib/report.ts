@@ -51,6 +51,8 @@ export function renderMarkdown(r: BenchResults): string {
     out.push(`| target raw APPEND, MULTIAPPEND (AppendWriter) | ${f0(m.ceilings.appendMultiappend.msgsPerSec)} | ${f1(m.ceilings.appendMultiappend.mbPerSec)} | ${f1(m.ceilings.appendMultiappend.wallMs / 1000)} |`);
     out.push(`| target raw APPEND, LITERAL+ pipelined (AppendWriter) | ${f0(m.ceilings.appendLiteralPlus.msgsPerSec)} | ${f1(m.ceilings.appendLiteralPlus.mbPerSec)} | ${f1(m.ceilings.appendLiteralPlus.wallMs / 1000)} |`);
     out.push('');
+    out.push(`One connection (TLS, LOGIN, LOGOUT through mailshift's store; ${m.connection.connections} of them, 4 at a time): ${f0(m.connection.wallMsEach)} ms, machine CPU ${f0(m.connection.machineCpuMsEach)} ms, of which mailshift ${f0(m.connection.ownCpuMsEach)} ms. A migration with 3 folder workers opens 12 connections, mbsync 2.`);
+    out.push('');
     out.push('<details><summary>Every run</summary>');
     out.push('');
     out.push('| Run | Wall s | msg/s | MB/s | Peak RSS MB | CPU s | Verified | Detail |');

@@ -1,5 +1,6 @@
 /** The shape of bench/results/<timestamp>.json. */
 import type { RateResult } from './ceiling.js';
+import type { ConnectionCost } from './connection-cost.js';
 
 export interface ToolRun {
   tool: 'mailshift' | 'mbsync';
@@ -30,6 +31,7 @@ export interface MainResult {
   corpus: { messages: number; bytes: number; folders: number };
   fillSeconds: number;
   ceilings: { fetch: RateResult; appendMultiappend: RateResult; appendLiteralPlus: RateResult };
+  connection: ConnectionCost;
   mailshift: ToolRun[];
   mbsync: ToolRun[];
   medians: { mailshift: MedianRun; mbsync: MedianRun };
