@@ -224,3 +224,51 @@ test('connections are prepared ahead: every source store\'s fetch, and a target\
   assert.equal(report.totals.transferred, 1);
   assert.deepEqual(prepared.filter((p) => p.startsWith('target')), ['target append Beta']);
 });
+
+test('folder workers follow the work: one for a small mailbox, more for many new messages, one for a re-run with little new', async () => {
+  const caps = new Set(['IMAP4REV1', 'UIDPLUS', 'CONDSTORE', 'SPECIAL-USE', 'LITERAL+', 'MULTIAPPEND', 'LIST-STATUS']);
+  const source = new MemoryMailServer(caps);
+  const target = new MemoryMailServer(caps);
+  for (const folder of ['Alpha', 'Beta', 'Gamma', 'Delta']) for (let i = 0; i < 3; i++) source.add(folder, message(folder, i));
+  const state = new MemoryState();
+  let opened = 0;
+  const run = (messagesPerFolderWorker?: number) => {
+    opened = 0;
+    return migrateMailbox({
+      openSource: async () => {
+        opened++;
+        return source.store();
+      },
+      openTarget: async () => target.store(),
+      state, clock: { now: () => Date.now(), sleep: async () => undefined }, byteBudget: new ByteBudget(64 * 1024 * 1024),
+    }, {
+      ...DEFAULT_SYNC_OPTIONS, rules: {}, dryRun: false, verify: false, maxRetries: 0,
+      folderConcurrency: 3, ...(messagesPerFolderWorker ? { messagesPerFolderWorker } : {}), sourceLabel: 'source', targetLabel: 'target',
+    });
+  };
+
+  // 12 new messages, 500 per worker by default: one worker copies all four folders.
+  let report = await run();
+  assert.equal(report.totals.transferred, 12);
+  assert.equal(opened, 1, 'one source connection pair');
+  // Nothing new, even at 2 messages per worker: one.
+  report = await run(2);
+  assert.equal(report.totals.transferred, 0);
+  assert.equal(opened, 1);
+  // 6 new messages at 2 per worker: three, the cap.
+  for (const folder of ['Alpha', 'Beta', 'Gamma']) for (let i = 3; i < 5; i++) source.add(folder, message(folder, i));
+  report = await run(2);
+  assert.equal(report.totals.transferred, 6);
+  assert.equal(opened, 3);
+  // 3 new messages at 2 per worker: two.
+  for (const folder of ['Alpha', 'Beta', 'Delta']) source.add(folder, message(folder, 7));
+  report = await run(2);
+  assert.equal(report.totals.transferred, 3);
+  assert.equal(opened, 2);
+  // Counts unknown (no LIST-STATUS): --folder-concurrency, as before.
+  caps.delete('LIST-STATUS');
+  source.add('Alpha', message('Alpha', 8));
+  report = await run();
+  assert.equal(report.totals.transferred, 1);
+  assert.equal(opened, 3);
+});

@@ -38,6 +38,12 @@ test('intents, commits in bulk, discards, flag updates, and the UIDVALIDITY rese
   const after = new Map((await repo.entries('INBOX')).map((e) => [e.sourceUid, e]));
   assert.equal(after.size, 997);
   assert.deepEqual(after.get(4)!.flags, ['\\Flagged']);
+  // Per folder, this mailbox's only: another pair's ledger is not counted.
+  const other = new MigrationStateRepository(db, await ensureMailbox(db, { pairKey: 'c -> d', sourceLabel: 'c', targetLabel: 'd' }, 0), () => 42);
+  await other.upsert([entry(1)]);
+  await repo.upsert([{ ...entry(1), sourcePath: 'Sent', targetPath: 'Sent' }]);
+  assert.deepEqual([...(await repo.entryCounts())].sort(), [['INBOX', 997], ['Sent', 1]]);
+  await repo.discard('Sent', [1]);
 
   await repo.putFolder({ sourcePath: 'INBOX', targetPath: 'INBOX', sourceUidValidity: 2n ** 40n, targetUidValidity: 7n, highestModseq: 2n ** 62n, lastSyncAt: 5, scanSignature: 'x' });
   const folder = await repo.getFolder('INBOX');

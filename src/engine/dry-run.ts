@@ -75,6 +75,7 @@ export function dryRunState(inner: MigrationState): MigrationState {
     getFolder: (path: string): Promise<FolderSyncState | null> => inner.getFolder(path),
     putFolder: async () => undefined,
     entries: (path: string): Promise<LedgerEntry[]> => inner.entries(path),
+    entryCounts: () => inner.entryCounts(),
     claimedTargetUids: (path: string) => inner.claimedTargetUids(path),
     upsert: async (_e: readonly LedgerEntry[]) => undefined,
     commit: async (_p: string, _c: readonly CommitRecord[]) => undefined,

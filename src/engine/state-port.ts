@@ -49,6 +49,8 @@ export interface MigrationState {
   putFolder(state: FolderSyncState): Promise<void>;
   /** All ledger entries of a source folder. */
   entries(sourcePath: string): Promise<LedgerEntry[]>;
+  /** How many ledger entries (any status) each source folder has: what a run already knows of. */
+  entryCounts(): Promise<Map<string, number>>;
   /** Target UIDs already accounted for in `targetPath`, by any source folder. */
   claimedTargetUids(targetPath: string): Promise<Set<number>>;
   /** Writes intents (status 'pending') or skip records; replaces existing entries of the same source uid. */

@@ -142,6 +142,13 @@ export class MigrationStateRepository implements MigrationState {
     return rows.map(rowToEntry);
   }
 
+  async entryCounts(): Promise<Map<string, number>> {
+    const rows = await this.db.selectFrom('message_ledger')
+      .select(['source_path', (eb) => eb.fn.countAll<number>().as('entries')])
+      .where('mailbox_id', '=', this.mailboxId).groupBy('source_path').execute();
+    return new Map(rows.map((r) => [r.source_path, Number(r.entries)]));
+  }
+
   async claimedTargetUids(targetPath: string): Promise<Set<number>> {
     const rows = await this.db.selectFrom('message_ledger').select('target_uid')
       .where('mailbox_id', '=', this.mailboxId).where('target_path', '=', targetPath)

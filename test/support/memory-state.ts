@@ -22,6 +22,11 @@ export class MemoryState implements MigrationState {
   async entries(path: string): Promise<LedgerEntry[]> {
     return [...this.ledger.values()].filter((e) => e.sourcePath === path).map((e) => ({ ...e, flags: [...e.flags] }));
   }
+  async entryCounts(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const e of this.ledger.values()) counts.set(e.sourcePath, (counts.get(e.sourcePath) ?? 0) + 1);
+    return counts;
+  }
   async claimedTargetUids(targetPath: string): Promise<Set<number>> {
     return new Set([...this.ledger.values()].filter((e) => e.targetPath === targetPath && e.status === 'copied' && e.targetUid !== null).map((e) => e.targetUid!));
   }
