@@ -127,7 +127,7 @@ export function registerMigrateCommand(program: Command): void {
     .option('--max-items <n>', 'at most this many messages per mailbox; the oldest beyond it are skipped and reported', '500000')
     .option('--state <path>', 'state database (SQLite); default $MAILSHIFT_STATE or ~/.local/state/mailshift/state.sqlite')
     .option('--retries <n>', 'reconnect attempts after transient failures', '8')
-    .option('--folder-concurrency <n>', 'folders of one mailbox copied at once, each over its own connections (3 connections per folder)', '3')
+    .option('--folder-concurrency <n>', 'at most this many folders of one mailbox copied at once, each over 4 connections of its own; with message counts (LIST-STATUS), one per 500 new messages', '3')
     .option('--no-verify', 'skip the content verification after copying')
     .option('--dry-run', 'show what would be copied; change nothing')
     .option('--json', 'print the result as one JSON object')
