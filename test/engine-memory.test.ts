@@ -1,6 +1,8 @@
 /**
- * The byte budget bounds the message bodies a process holds, not only the ones it has asked for:
- * a folder worker waiting for its next batch must not keep the batch it already copied alive.
+ * What the engine holds while it copies. Memory: the byte budget bounds the message bodies a process
+ * holds, not only the ones it has asked for (a folder worker waiting for its next batch must not
+ * keep the batch it already copied alive). Connections: which are open when, and how many workers
+ * the work gets.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -50,7 +50,7 @@ const MESSAGES_PER_FOLDER_WORKER = 500;
 
 /**
  * Folder workers for a run: up to `folderConcurrency`, one per `messagesPerFolderWorker` messages
- * the ledger does not know yet. A worker is 4 connections (TLS and LOGIN each: ~40 ms of the
+ * the ledger does not know yet. A worker is 4 connections (TLS and LOGIN each: 30–40 ms of the
  * machine's CPU against Dovecot here, more than copying a hundred small messages), so 200 new
  * messages get one worker, not three. Without counts for every folder, `folderConcurrency`.
  */
