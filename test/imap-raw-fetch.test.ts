@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { ResponseFramer, literalSizeAtEnd, type RawResponse } from '../src/imap/response-framer.js';
 import { parseFetchResponse, parseInternalDate, type FetchItems } from '../src/imap/fetch-parser.js';
-import { FetchReader, planFetchCommands } from '../src/imap/fetch-reader.js';
+import { FetchReader, planFetchCommands, type FetchReaderOptions } from '../src/imap/fetch-reader.js';
 import { openMailStore } from '../src/imap/imapflow-mail-store.js';
 import { MailshiftError } from '../src/domain/errors.js';
 import type { ConnectionSettings, FetchedMessage, MessageMeta } from '../src/domain/mail-types.js';
@@ -291,6 +291,25 @@ function fakeSettings(port: number): ConnectionSettings {
   return { host: '127.0.0.1', port, security: 'none', user: 'u', password: 'p', connectTimeoutMs: 5000 };
 }
 
+/**
+ * A reader on a scripted server, both closed afterwards: LOGOUT when the reader is still usable,
+ * destroy() when the test has killed its connection (`end: 'destroy'`).
+ */
+async function withFakeReader(
+  script: FetchScript,
+  body: (reader: FetchReader, server: FakeServer) => Promise<void>,
+  options: { reader?: FetchReaderOptions; uidValidity?: number; end?: 'close' | 'destroy' } = {},
+): Promise<void> {
+  const server = await fakeServer(script, options.uidValidity);
+  const reader = await FetchReader.open(fakeSettings(server.port), { side: 'source' }, options.reader ?? {});
+  try {
+    await body(reader, server);
+  } finally {
+    if (options.end === 'destroy') reader.destroy(); else await reader.close();
+    await server.close();
+  }
+}
+
 const MSG = (uid: number): Buffer => b(`Subject: message ${uid}\r\n\r\n${'x'.repeat(uid * 37)}\r\n`);
 const HDR = (uid: number): Buffer => b(`Subject: message ${uid}\r\n\r\n`);
 
@@ -329,9 +348,7 @@ describe('FetchReader against a scripted server', () => {
         b(`${tag} OK Fetch completed\r\n`),
       ]));
     };
-    const server = await fakeServer(script);
-    const reader = await FetchReader.open(fakeSettings(server.port), { side: 'source' });
-    try {
+    await withFakeReader(script, async (reader, server) => {
       const got = await collect(reader.fetch('Ünï 📧', [10, 11, 12, 13, 14], { expectedUidValidity: 42n }));
       const byUid = new Map(got.map((m) => [m.uid, m]));
       assert.deepEqual([...byUid.keys()].sort((x, y) => x - y), [10, 11, 12, 13, 14]);
@@ -360,10 +377,7 @@ describe('FetchReader against a scripted server', () => {
       assert.equal(server.commands.filter((c) => c.startsWith('EXAMINE')).length, 1);
       assert.equal(server.commands.find((c) => c.startsWith('EXAMINE')), `EXAMINE "${encodeModifiedUtf7('Ünï 📧')}"`);
       assert.match(server.commands.find((c) => c.startsWith('UID'))!, /^UID FETCH 10:14 \(UID FLAGS INTERNALDATE RFC822\.SIZE BODY\.PEEK\[HEADER\] BODY\.PEEK\[\]\)$/);
-    } finally {
-      await reader.close();
-      await server.close();
-    }
+    });
   });
 
   test('metadata: split rows merged, rows without UID by sequence number, other UIDs ignored, missing UIDs skipped', async () => {
@@ -376,9 +390,7 @@ describe('FetchReader against a scripted server', () => {
         b(`${tag} OK Fetch completed\r\n`),
       ]));
     };
-    const server = await fakeServer(script);
-    const reader = await FetchReader.open(fakeSettings(server.port), { side: 'source' });
-    try {
+    await withFakeReader(script, async (reader, server) => {
       const got = await collect(reader.fetchMeta('INBOX', [103, 101, 102], { expectedUidValidity: 42n }));
       assert.deepEqual(got, [
         { uid: 101, flags: ['\\Seen'], internalDate: Date.UTC(1996, 6, 17, 9, 44, 25), size: 10, modseq: null },
@@ -396,20 +408,15 @@ describe('FetchReader against a scripted server', () => {
       // A fresh EXAMINE each time, although the folder is already open: the view must be current.
       assert.equal(server.commands.filter((c) => c.startsWith('EXAMINE')).length, 2);
       assert.deepEqual(await collect(reader.fetchMeta('INBOX', [])), []);
-    } finally {
-      await reader.close();
-      await server.close();
-    }
+    });
   });
 
   test('pipelines chunked commands; stopping early drains them and the next fetch is clean', async () => {
     const sent: string[] = [];
-    const server = await fakeServer((tag, set, socket) => {
+    await withFakeReader((tag, set, socket) => {
       sent.push(set);
       dribble(socket, plainAnswer(tag, set));
-    });
-    const reader = await FetchReader.open(fakeSettings(server.port), { side: 'source' }, { messagesPerCommand: 3 });
-    try {
+    }, async (reader, server) => {
       const uids = [101, 102, 103, 104, 105, 106, 107, 109, 111, 200];
       const all = await collect(reader.fetch('INBOX', uids));
       assert.deepEqual(all.map((m) => m.uid), uids);
@@ -432,50 +439,35 @@ describe('FetchReader against a scripted server', () => {
       assert.equal(server.commands.filter((c) => c.startsWith('EXAMINE')).length, 1, 'the folder stays examined');
       await collect(reader.fetch('Other', [101]));
       assert.equal(server.commands.filter((c) => c.startsWith('EXAMINE')).length, 2);
-    } finally {
-      await reader.close();
-      await server.close();
-    }
+    }, { reader: { messagesPerCommand: 3 } });
   });
 
   test('a connection cut inside a literal is CONN_LOST', async () => {
-    const server = await fakeServer((_tag, _set, socket) => {
+    await withFakeReader((_tag, _set, socket) => {
       const data = Buffer.concat([b('* 1 FETCH (UID 101 FLAGS () BODY[] {100000}\r\n'), Buffer.alloc(5000, 0x61)]);
       dribble(socket, data, () => socket.destroy());
-    });
-    const reader = await FetchReader.open(fakeSettings(server.port), { side: 'source' });
-    try {
+    }, async (reader) => {
       await rejectsWith(collect(reader.fetch('INBOX', [101, 102])), 'CONN_LOST');
       assert.equal(reader.alive, false);
       await rejectsWith(collect(reader.fetch('INBOX', [101])), 'CONN_LOST');
-    } finally {
-      reader.destroy();
-      await server.close();
-    }
+    }, { end: 'destroy' });
   });
 
   test('a server that stops sending mid-response times out (CONN_TIMEOUT), it does not hang', async () => {
-    const server = await fakeServer((_tag, _set, socket) => {
+    await withFakeReader((_tag, _set, socket) => {
       socket.write('* 1 FETCH (UID 101 FLAGS () BODY[] {100000}\r\nabc');
-    });
-    const reader = await FetchReader.open(fakeSettings(server.port), { side: 'source' }, { idleTimeoutMs: 300 });
-    try {
+    }, async (reader) => {
       await rejectsWith(collect(reader.fetch('INBOX', [101])), 'CONN_TIMEOUT');
-    } finally {
-      reader.destroy();
-      await server.close();
-    }
+    }, { reader: { idleTimeoutMs: 300 }, end: 'destroy' });
   });
 
   test('tagged NO, a malformed response, and a changed UIDVALIDITY are errors', async () => {
     let mode = 'no';
-    const server = await fakeServer((tag, set, socket) => {
+    await withFakeReader((tag, set, socket) => {
       if (mode === 'no') socket.write(`${tag} NO [SERVERBUG] Internal error occurred\r\n`);
       else if (mode === 'bad') socket.write(`* 1 FETCH (UID x)\r\n${tag} OK done\r\n`);
       else socket.write(plainAnswer(tag, set));
-    }, 42);
-    const reader = await FetchReader.open(fakeSettings(server.port), { side: 'source' });
-    try {
+    }, async (reader) => {
       const err = await rejectsWith(collect(reader.fetch('INBOX', [101])), 'IMAP_PROTOCOL');
       assert.equal(err.params.folder, 'INBOX');
       mode = 'ok';
@@ -484,10 +476,7 @@ describe('FetchReader against a scripted server', () => {
       mode = 'bad';
       await rejectsWith(collect(reader.fetch('INBOX', [101])), 'IMAP_PROTOCOL');
       assert.equal(reader.alive, false, 'a stream we cannot parse is dropped');
-    } finally {
-      reader.destroy();
-      await server.close();
-    }
+    }, { uidValidity: 42, end: 'destroy' });
   });
 });
 
