@@ -38,7 +38,9 @@ function newestSource(dir) {
 
 function bundleIsFresh() {
   try {
-    return statSync(bundle).mtimeMs >= Math.max(newestSource(join(root, 'src')), statSync(join(root, 'package.json')).mtimeMs);
+    // This file too: it decides what goes into the bundles.
+    const inputs = [join(root, 'package.json'), fileURLToPath(import.meta.url)].map((path) => statSync(path).mtimeMs);
+    return statSync(bundle).mtimeMs >= Math.max(newestSource(join(root, 'src')), ...inputs);
   } catch {
     return false;
   }
@@ -52,6 +54,40 @@ import { ${register} } from './commands/${name}-command.js';
 export const main = (argv) => runCli(argv, [${register}]);`;
 }
 
+// imapflow imports these at load time but needs them only for features migrate never uses:
+// its default logger (pino), SOCKS proxies, message download and ENVELOPE decoding. In the bundle
+// each is a stand-in that loads the real package on first use, from imapflow's location; with
+// iconv-lite (mailbox names only, see src/imap/imapflow-iconv.ts) that is 1 MB less to compile and
+// ~90 ms less start-up before the first connection (docs/performance.md).
+const LOADED_ON_USE = { pino: [], socks: ['SocksClient'], libmime: [], 'encoding-japanese': [], '@zone-eu/mailsplit': ['Headers'], '@zone-eu/mailsplit/lib/flowed-decoder.js': [], libqp: [], libbase64: [] };
+
+function loadedOnUse(name) {
+  const stand = (pick) => `new Proxy(function () {}, {
+  get: (_, key) => Reflect.get(${pick}, key),
+  apply: (_, self, args) => Reflect.apply(${pick}, self, args),
+  construct: (_, args) => Reflect.construct(${pick}, args),
+})`;
+  return `import { createRequire } from 'node:module';
+let loaded = null;
+const real = () => (loaded ??= createRequire(createRequire(import.meta.url).resolve('imapflow'))(${JSON.stringify(name)}));
+export default ${stand('real()')};
+${LOADED_ON_USE[name].map((key) => `export const ${key} = ${stand(`real().${key}`)};`).join('\n')}`;
+}
+
+const imapflowDependencies = {
+  name: 'imapflow-dependencies',
+  setup(b) {
+    const names = [...Object.keys(LOADED_ON_USE), 'iconv-lite'];
+    const filter = new RegExp(`^(${names.map((n) => n.replace(/[.*+?^${}()|[\]\\/@-]/g, '\\$&')).join('|')})$`);
+    b.onResolve({ filter }, (args) => {
+      if (!/[\\/]node_modules[\\/]imapflow[\\/]/.test(args.importer)) return undefined;
+      if (args.path === 'iconv-lite') return { path: join(root, 'src', 'imap', 'imapflow-iconv.ts') };
+      return { path: args.path, namespace: 'loaded-on-use' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'loaded-on-use' }, (args) => ({ contents: loadedOnUse(args.path), loader: 'js', resolveDir: root }));
+  },
+};
+
 async function build() {
   const { build: esbuild } = await import('esbuild');
   const names = ['mailshift', ...Object.keys(COMMANDS)];
@@ -61,7 +97,7 @@ async function build() {
   try {
     await esbuild({
       entryPoints: names.map((name) => ({ in: `mailshift-entry:${name}`, out: name })),
-      plugins: [{
+      plugins: [imapflowDependencies, {
         name: 'mailshift-entries',
         setup(b) {
           b.onResolve({ filter: /^mailshift-entry:/ }, (args) => ({ path: args.path, namespace: 'mailshift-entry' }));
