@@ -5,6 +5,9 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dovecotAvailable, startDovecot, type DovecotServer } from '../src/testbed/dovecot-server.js';
 import { openMailStore } from '../src/imap/imapflow-mail-store.js';
+import { systemStore } from '../src/imap/connect-options.js';
+import { AppendWriter } from '../src/imap/append-writer.js';
+import { createTestCertificates } from './support/certificates.js';
 import { MailshiftError } from '../src/domain/errors.js';
 import type { MailStore } from '../src/engine/ports.js';
 import type { MessageMeta } from '../src/domain/mail-types.js';
@@ -207,6 +210,44 @@ describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'n
       await s.close();
       s.prepare?.('append');
       await limited.stop();
+    }
+  });
+
+  test('a CA given for a server is tried alone first; the system store is added only when the server does not verify against it', async () => {
+    // Served by a leaf of a private root CA (through an intermediate), not the test bed's own certificate.
+    const certs = createTestCertificates();
+    const other = await startDovecot({ name: 'imap-store-ca', folderStyle: 'dovecot', tls: certs.good, users: [{ user: 'carol', password: PASSWORD }] });
+    const original = systemStore.certificates;
+    let loads = 0;
+    try {
+      // The right CA: verified against it alone, the system store is never loaded.
+      systemStore.certificates = () => { loads++; return original(); };
+      const direct = await openMailStore({ ...settingsFor(other, 'carol', PASSWORD, 'ssl'), ca: certs.rootCaPem }, { side: 'source' });
+      await direct.createFolder('Direct');
+      await direct.openFolder('Direct', { readOnly: true });
+      assert.deepEqual(await collect(direct.fetchMeta('all')), []);
+      await direct.close();
+      assert.equal(loads, 0);
+      // Neither the CA given nor the system store signed it: refused as untrusted, as before.
+      const wrongCa = { ...settingsFor(other, 'carol', PASSWORD, 'ssl'), ca: server.caPem };
+      await assert.rejects(openMailStore(wrongCa, { side: 'source' }), (err: unknown) => err instanceof MailshiftError && err.code === 'TLS_UNTRUSTED');
+      assert.equal(loads, 1, 'tried again with the system store');
+      // The same CA that did not sign it, while the system store holds the root that did (as a
+      // public CA would): both kinds of connection open, through the system store.
+      systemStore.certificates = () => { loads++; return [...original(), certs.rootCaPem]; };
+      const viaSystem = await openMailStore({ ...wrongCa, ca: `${server.caPem}\n` }, { side: 'source' });
+      await viaSystem.openFolder('Direct', { readOnly: true });
+      assert.deepEqual(await collect(viaSystem.fetchMeta('all')), [], 'the raw fetch connection opened too');
+      assert.equal((await viaSystem.append('Direct', makeItems(1))).length, 1, 'and the APPEND connection');
+      await viaSystem.close();
+      assert.equal(loads, 2, 'the system store is loaded once for that CA');
+      // A raw connection (APPEND, FETCH) opened first falls back the same way.
+      const writer = await AppendWriter.open({ ...wrongCa, ca: `${server.caPem}\n\n` }, { side: 'target' });
+      await writer.close();
+      assert.equal(loads, 3);
+    } finally {
+      systemStore.certificates = original;
+      await other.stop();
     }
   });
 });

@@ -6,6 +6,7 @@
 import { createSecureContext, rootCertificates, type ConnectionOptions as TlsConnectionOptions, type SecureContext } from 'node:tls';
 import type { ImapFlowOptions } from 'imapflow';
 import type { ConnectionSettings } from '../domain/mail-types.js';
+import type { MailshiftError } from '../domain/errors.js';
 
 /** The seeds' connection and greeting timeout. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
@@ -24,16 +25,20 @@ export function connectTimeoutOf(settings: ConnectionSettings): number {
 /**
  * Options handed to `tls.connect` (implicit TLS) and `tls.connect({ socket })` (STARTTLS).
  * `ca` is added to — not a replacement of — the system store, because endpoints with a private CA
- * often also chain to public intermediates on another host of the same batch.
+ * often also chain to public intermediates on another host of the same batch. The system store is
+ * only loaded when needed, though (parsing its ~140 certificates takes ~45 ms, a quarter of the
+ * CLI's start-up before the first connection): a connection first verifies against `ca` alone,
+ * and one that fails verification is opened again with both (`retryWithSystemStore`). What
+ * verifies against `ca` alone verifies against both, so the outcome is the same as always using both.
  */
 export function tlsOptionsFor(settings: ConnectionSettings): TlsConnectionOptions {
   const tls: TlsConnectionOptions = {
     rejectUnauthorized: settings.acceptUntrustedCertificates !== true,
   };
   if (settings.ca) {
-    // Building a context with a CA list parses every root certificate (~50 ms); a migration opens
-    // several connections per mailbox, so the context is built once per distinct setting and shared.
-    tls.secureContext = sharedSecureContext(settings.ca, settings.minTlsVersion, settings.ciphers);
+    // A migration opens several connections per mailbox: the context is built once per distinct
+    // setting and shared.
+    tls.secureContext = sharedSecureContext(settings);
   } else {
     if (settings.minTlsVersion) tls.minVersion = settings.minTlsVersion;
     if (settings.ciphers) tls.ciphers = settings.ciphers;
@@ -45,21 +50,46 @@ export function tlsOptionsFor(settings: ConnectionSettings): TlsConnectionOption
 }
 
 const contexts = new Map<string, SecureContext>();
-function sharedSecureContext(ca: string, minVersion: ConnectionSettings['minTlsVersion'], ciphers: string | undefined): SecureContext {
-  const key = `${minVersion ?? ''}\0${ciphers ?? ''}\0${ca}`;
-  let context = contexts.get(key);
+/** Settings whose servers did not verify against their `ca` alone: their contexts add the system store. */
+const withSystemStore = new Set<string>();
+
+function contextKey(settings: ConnectionSettings): string {
+  return `${settings.minTlsVersion ?? ''}\0${settings.ciphers ?? ''}\0${settings.ca ?? ''}`;
+}
+
+function sharedSecureContext(settings: ConnectionSettings): SecureContext {
+  const { ca, minTlsVersion: minVersion, ciphers } = settings;
+  const key = contextKey(settings);
+  const system = withSystemStore.has(key);
+  let context = contexts.get(`${system}\0${key}`);
   if (!context) {
-    context = createSecureContext({ ca: [...defaultCaCertificates(), ca], ...(minVersion ? { minVersion } : {}), ...(ciphers ? { ciphers } : {}) });
-    contexts.set(key, context);
+    context = createSecureContext({ ca: system ? [...defaultCaCertificates(), ca!] : [ca!], ...(minVersion ? { minVersion } : {}), ...(ciphers ? { ciphers } : {}) });
+    contexts.set(`${system}\0${key}`, context);
   }
   return context;
 }
 
-let rootCache: string[] | null = null;
-function defaultCaCertificates(): string[] {
-  // Passing `ca` to Node replaces the bundled roots; keep them so public CAs still validate.
-  if (!rootCache) rootCache = [...rootCertificates];
-  return rootCache;
+/**
+ * Called with the error of a connection that could not be opened: true when it failed certificate
+ * verification against `ca` alone, in which case the next `tlsOptionsFor(settings)` (and every one
+ * after it) adds the system store and the caller opens the connection again, once.
+ */
+export function retryWithSystemStore(settings: ConnectionSettings, err: MailshiftError): boolean {
+  if (!settings.ca || (err.code !== 'TLS_UNTRUSTED' && err.code !== 'TLS_EXPIRED')) return false;
+  const key = contextKey(settings);
+  if (withSystemStore.has(key)) return false;
+  withSystemStore.add(key);
+  return true;
+}
+
+/**
+ * The system store: Node's bundled roots (passing `ca` to Node replaces them, so they are added
+ * back). Replaceable only so that tests can stand in a CA of their own for a public one.
+ */
+export const systemStore = { certificates: (): readonly string[] => rootCertificates };
+
+function defaultCaCertificates(): readonly string[] {
+  return systemStore.certificates();
 }
 
 function isIpLiteral(host: string): boolean {

@@ -16,7 +16,7 @@ import zlib from 'node:zlib';
 import type { ConnectionSettings } from '../domain/mail-types.js';
 import { MailshiftError } from '../domain/errors.js';
 import { classifyError, type ErrorContext } from './classify-error.js';
-import { connectTimeoutOf, tlsOptionsFor } from './connect-options.js';
+import { connectTimeoutOf, retryWithSystemStore, tlsOptionsFor } from './connect-options.js';
 import { quoteString } from './imap-syntax.js';
 import { ResponseFramer, responseToString, type RawResponse } from './response-framer.js';
 
@@ -181,7 +181,9 @@ export class ImapWire {
     } catch (err) {
       clearTimeout(timer);
       wire?.destroy();
-      throw classifyError(err, context);
+      const classified = classifyError(err, context);
+      if (retryWithSystemStore(settings, classified)) return ImapWire.open(settings, ctx);
+      throw classified;
     }
   }
 

@@ -18,7 +18,7 @@ import { SPECIAL_USES } from '../domain/mail-types.js';
 import { MailshiftError } from '../domain/errors.js';
 import type { MailStore } from '../engine/ports.js';
 import { classifyError, type ErrorContext, type Side } from './classify-error.js';
-import { connectTimeoutOf, imapFlowOptionsFor } from './connect-options.js';
+import { connectTimeoutOf, imapFlowOptionsFor, retryWithSystemStore } from './connect-options.js';
 import { AppendWriter, type AppendWriterOptions } from './append-writer.js';
 import { chunkUidSets } from './imap-syntax.js';
 import { FetchReader, type FetchReaderOptions } from './fetch-reader.js';
@@ -439,7 +439,9 @@ export async function openMailStore(settings: ConnectionSettings, context: { sid
     await client.connect();
   } catch (err) {
     client.close();
-    throw classifyError(err, ctx);
+    const classified = classifyError(err, ctx);
+    if (retryWithSystemStore(settings, classified)) return openMailStore(settings, context, options);
+    throw classified;
   }
   return new ImapFlowMailStore(client, logger, settings, ctx, options);
 }
