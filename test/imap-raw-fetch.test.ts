@@ -195,6 +195,15 @@ describe('response framing and FETCH parsing (unit)', () => {
       assert.equal(parseInternalDate(s), new Date(s).getTime(), s);
     }
     assert.equal(parseInternalDate('17-Jul-1996 02:44:25 -0700'), Date.UTC(1996, 6, 17, 9, 44, 25));
+    assert.equal(parseInternalDate(' 7-jul-1996 02:44:25 +0000'), Date.UTC(1996, 6, 7, 2, 44, 25));
+    assert.equal(parseInternalDate('7-Jul-1996 02:44:25 +0000'), Date.UTC(1996, 6, 7, 2, 44, 25));
+    assert.equal(parseInternalDate('29-Feb-2024 12:00:00 +1400'), Date.UTC(2024, 1, 28, 22));
+    assert.equal(parseInternalDate('29-Feb-2000 00:00:00 -0000'), Date.UTC(2000, 1, 29));
+    // Out of range: never rolled over into the next day or month, left to Date parsing.
+    for (const s of ['29-Feb-2023 12:00:00 +0000', '29-Feb-1900 12:00:00 +0000', '31-Apr-2023 12:00:00 +0000', '00-Jan-2023 12:00:00 +0000',
+      '01-Jan-2023 24:00:00 +0000', '01-Jan-2023 23:60:00 +0000', '01-Jan-2023 23:59:60 +0000', '01-Foo-2023 12:00:00 +0000', '01-Jan-2023 12:00:00 *0000']) {
+      assert.equal(parseInternalDate(s), new Date(s).getTime(), s);
+    }
     assert.ok(Number.isNaN(parseInternalDate('garbage')));
   });
 
