@@ -180,7 +180,7 @@ test('the other folder workers\' connections are closed before the verification,
   assert.equal(open.size, 0, 'everything is closed at the end');
 });
 
-test('connections are prepared ahead: every source store\'s fetch, and a target\'s append only for folders with new messages', async () => {
+test('connections are prepared ahead: every source store\'s fetch as it is opened, and a target\'s append only for folders with new messages', async () => {
   const source = new MemoryMailServer();
   const target = new MemoryMailServer();
   for (const folder of ['Alpha', 'Beta', 'Gamma', 'Delta']) for (let i = 0; i < 3; i++) source.add(folder, message(folder, i));
@@ -200,8 +200,10 @@ test('connections are prepared ahead: every source store\'s fetch, and a target\
     });
   };
   const run = () => migrateMailbox({
-    openSource: async () => {
+    // The fetch connection is asked for when the store is opened (the adapter opens both at once).
+    openSource: async (options) => {
       sourceStores++;
+      for (const use of options?.prepare ?? []) prepared.push(`source ${use}`);
       return track(source.store(), 'source');
     },
     openTarget: async () => track(target.store(), 'target'),
@@ -213,6 +215,7 @@ test('connections are prepared ahead: every source store\'s fetch, and a target\
 
   assert.equal((await run()).status, 'completed');
   assert.equal(prepared.filter((p) => p === 'source fetch').length, sourceStores, 'each source store, once');
+  assert.ok(sourceStores > 1, 'extra folder workers too');
   assert.deepEqual(prepared.filter((p) => p.startsWith('target')).sort(),
     ['target append Alpha', 'target append Beta', 'target append Delta', 'target append Gamma'], 'not for the empty INBOX');
 

@@ -2,6 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dovecotAvailable, startDovecot, type DovecotServer } from '../src/testbed/dovecot-server.js';
 import { openMailStore } from '../src/imap/imapflow-mail-store.js';
@@ -210,6 +211,49 @@ describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'n
       await s.close();
       s.prepare?.('append');
       await limited.stop();
+    }
+  });
+
+  test('connections asked for at open start alongside the control connection, not after it', async () => {
+    // A TCP relay that counts the connections it accepted.
+    let accepted = 0;
+    const sockets: Socket[] = [];
+    const relay = createServer((client) => {
+      accepted++;
+      const upstream = connect(server.imapsPort, server.host);
+      sockets.push(client, upstream);
+      client.pipe(upstream).pipe(client);
+      const drop = (): void => { client.destroy(); upstream.destroy(); };
+      client.on('error', drop);
+      upstream.on('error', drop);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const settings = { ...settingsFor(server, 'alice', PASSWORD, 'ssl'), port: (relay.address() as AddressInfo).port };
+    const stores: MailStore[] = [];
+    try {
+      const plain = await openMailStore(settings, { side: 'source' });
+      stores.push(plain);
+      assert.equal(accepted, 1, 'without: only the control connection');
+      await plain.close();
+      accepted = 0;
+      // Each TCP connect was issued before the control connection's TLS and LOGIN even began.
+      const ahead = await openMailStore(settings, { side: 'source' }, {}, ['fetch', 'append']);
+      stores.push(ahead);
+      assert.equal(accepted, 3, 'with: the fetch and APPEND connections were already accepted');
+      await ahead.createFolder('Ahead');
+      await ahead.openFolder('Ahead', { readOnly: true });
+      assert.deepEqual(await collect(ahead.fetchMeta('all')), []);
+      assert.equal((await ahead.append('Ahead', makeItems(1))).length, 1);
+      assert.equal(accepted, 3, 'and they are the ones used');
+      // A wrong password fails the connections opened ahead too, often before the control one:
+      // the open reports AUTH_FAILED, and nothing is left as an unhandled rejection (which would
+      // end the process).
+      await rejectsWith(openMailStore({ ...settings, password: 'Wrong-Ahead-1' }, { side: 'source' }, {}, ['fetch', 'append']), 'AUTH_FAILED', ['Wrong-Ahead-1']);
+      await sleep(300);
+    } finally {
+      await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => relay.close(resolve));
     }
   });
 

@@ -2,7 +2,7 @@
 import type { Kysely } from 'kysely';
 import type { ConnectionSettings } from '../domain/mail-types.js';
 import type { Clock, Logger, MailStore } from '../engine/ports.js';
-import type { MigrationOptions } from '../engine/mailbox-migration.js';
+import type { MigrationOptions, OpenOptions } from '../engine/mailbox-migration.js';
 import type { ByteBudget } from '../engine/byte-budget.js';
 import { asMailshiftError, migrateMailbox } from '../engine/mailbox-migration.js';
 import type { MigrationReport } from '../engine/migration-report.js';
@@ -48,13 +48,13 @@ export interface RunMigrationInput {
   /** Shared by all mailboxes the process copies at once (bounded memory); private when absent. */
   byteBudget?: ByteBudget;
   /** For tests and benchmarks: how stores are opened. */
-  openStore?: (settings: ConnectionSettings, side: 'source' | 'target') => Promise<MailStore>;
+  openStore?: (settings: ConnectionSettings, side: 'source' | 'target', options?: OpenOptions) => Promise<MailStore>;
 }
 
 export async function runMigration(input: RunMigrationInput): Promise<MigrationReport> {
   const clock = input.clock ?? systemClock;
-  const openRaw = input.openStore ?? ((settings, side) => openMailStore(settings, { side }));
-  const open = async (settings: ConnectionSettings, side: 'source' | 'target'): Promise<MailStore> => withCrashInjection(await openRaw(settings, side));
+  const openRaw = input.openStore ?? ((settings, side, options) => openMailStore(settings, { side }, {}, options?.prepare));
+  const open = async (settings: ConnectionSettings, side: 'source' | 'target', options?: OpenOptions): Promise<MailStore> => withCrashInjection(await openRaw(settings, side, options));
   const label = `${describeAccount(input.source)} -> ${describeAccount(input.target)}`;
   const mailboxId = await ensureMailbox(input.db, {
     pairKey: pairKey(input.source, input.target), sourceLabel: describeAccount(input.source), targetLabel: describeAccount(input.target),
@@ -69,8 +69,8 @@ export async function runMigration(input: RunMigrationInput): Promise<MigrationR
     let report: MigrationReport;
     try {
       report = await migrateMailbox({
-        openSource: async () => { const s = await open(input.source, 'source'); return dry ? dryRunSource(s) : s; },
-        openTarget: async () => { const t = await open(input.target, 'target'); return dry ? dryRunTarget(t) : t; },
+        openSource: async (options) => { const s = await open(input.source, 'source', options); return dry ? dryRunSource(s) : s; },
+        openTarget: async (options) => { const t = await open(input.target, 'target', options); return dry ? dryRunTarget(t) : t; },
         state: dry ? dryRunState(repository) : repository,
         clock,
         ...(input.observer ? { observer: input.observer } : {}),

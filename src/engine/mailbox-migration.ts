@@ -14,9 +14,15 @@ import type { MigrationObserver, SyncOptions } from './sync-options.js';
 import { RestartFolder, emptyReport, syncFolder } from './folder-sync.js';
 import { verifyMailbox } from './verify.js';
 
+/** Extra connections a store opened by the engine will need at once (as MailStore.prepare). */
+export interface OpenOptions {
+  /** Opened alongside the store's own connection rather than after it, where the adapter can. */
+  prepare?: ReadonlyArray<'fetch' | 'append'>;
+}
+
 export interface MigrationDeps {
-  openSource(): Promise<MailStore>;
-  openTarget(): Promise<MailStore>;
+  openSource(options?: OpenOptions): Promise<MailStore>;
+  openTarget(options?: OpenOptions): Promise<MailStore>;
   state: MigrationState;
   clock: Clock;
   logger?: Logger;
@@ -46,6 +52,11 @@ export interface MigrationOptions extends SyncOptions {
 }
 
 const RESTARTS_PER_FOLDER = 25;
+/**
+ * Every folder's metadata is read on a source store's fetch connection: it opens alongside the
+ * store's control connection (while the folders are listed, for the first store).
+ */
+const FETCH_AHEAD: OpenOptions = { prepare: ['fetch'] };
 const MESSAGES_PER_FOLDER_WORKER = 500;
 
 /**
@@ -133,11 +144,10 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
     const openPair = (): Promise<{ source: MailStore; target: MailStore }> => {
       const opening = (async () => {
         // Both at once: on a WAN each connect is several round trips (TCP, TLS, LOGIN).
-        const [extraSource, extraTarget] = await Promise.allSettled([deps.openSource(), deps.openTarget()]);
+        const [extraSource, extraTarget] = await Promise.allSettled([deps.openSource(FETCH_AHEAD), deps.openTarget()]);
         for (const opened of [extraSource, extraTarget]) if (opened.status === 'fulfilled') extraStores.push(opened.value);
         if (extraSource.status === 'rejected') throw extraSource.reason;
         if (extraTarget.status === 'rejected') throw extraTarget.reason;
-        extraSource.value.prepare?.('fetch');
         return { source: extraSource.value, target: extraTarget.value };
       })();
       pendingOpens.push(opening.catch(() => undefined));
@@ -146,14 +156,12 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
     try {
       deps.signal?.throwIfAborted();
       // Both at once: on a WAN each connect is several round trips (TCP, TLS, capabilities, LOGIN).
-      const [openedSource, openedTarget] = await Promise.allSettled([deps.openSource(), deps.openTarget()]);
+      const [openedSource, openedTarget] = await Promise.allSettled([deps.openSource(FETCH_AHEAD), deps.openTarget()]);
       if (openedSource.status === 'fulfilled') source = openedSource.value;
       if (openedTarget.status === 'fulfilled') target = openedTarget.value;
       if (openedSource.status === 'rejected') throw openedSource.reason;
       if (openedTarget.status === 'rejected') throw openedTarget.reason;
       if (!source || !target) throw new MailshiftError('INTERNAL', { detail: 'a connection was not opened' });
-      // Every folder's metadata is read on the fetch connection: it opens while the folders are listed.
-      source.prepare?.('fetch');
       // Counts order the folders (largest first) and make the progress total; with LIST-STATUS they
       // come with the listing in one round trip, without it only the total is worth a STATUS each.
       const messageCounts = source.capabilities.has('LIST-STATUS') || (!plan && observer.onSourceTotal !== undefined);
