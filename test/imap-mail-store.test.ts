@@ -248,8 +248,12 @@ describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'n
       // A wrong password fails the connections opened ahead too, often before the control one:
       // the open reports AUTH_FAILED, and nothing is left as an unhandled rejection (which would
       // end the process).
+      const failedLogins = async (): Promise<number> => (await readFile(server.logFile, 'utf8')).split('\n').filter((l) => /auth failed/i.test(l)).length;
+      const failedBefore = await failedLogins();
       await rejectsWith(openMailStore({ ...settings, password: 'Wrong-Ahead-1' }, { side: 'source' }, {}, ['fetch', 'append']), 'AUTH_FAILED', ['Wrong-Ahead-1']);
-      await sleep(300);
+      await sleep(500);
+      // And they wait for the control connection's login: one failed login, not three.
+      assert.equal(await failedLogins() - failedBefore, 1, (await readFile(server.logFile, 'utf8')).split('\n').slice(-8).join('\n'));
     } finally {
       await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
       for (const socket of sockets) socket.destroy();
@@ -289,6 +293,13 @@ describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'n
       const writer = await AppendWriter.open({ ...wrongCa, ca: `${server.caPem}\n\n` }, { side: 'target' });
       await writer.close();
       assert.equal(loads, 3);
+      // Connections opened at the same time each fall back for themselves: the first to fail does
+      // not leave the others failing.
+      const together = await openMailStore({ ...wrongCa, ca: `${server.caPem}\n\n\n` }, { side: 'source' }, {}, ['fetch', 'append']);
+      await together.openFolder('Direct', { readOnly: true });
+      assert.equal((await collect(together.fetchMeta('all'))).length, 1);
+      assert.equal((await together.append('Direct', makeItems(1))).length, 1);
+      await together.close();
     } finally {
       systemStore.certificates = original;
       await other.stop();

@@ -121,9 +121,10 @@ export class AppendWriter {
     };
   }
 
-  static async open(settings: ConnectionSettings, context: { side: Side }, options: AppendWriterOptions = {}): Promise<AppendWriter> {
+  /** `loginAfter`: see ImapWire.open. */
+  static async open(settings: ConnectionSettings, context: { side: Side; loginAfter?: Promise<unknown> }, options: AppendWriterOptions = {}): Promise<AppendWriter> {
     const ctx: ErrorContext = { host: settings.host, port: settings.port, user: settings.user, side: context.side, secrets: [settings.password] };
-    const wire = await ImapWire.open(settings, ctx);
+    const wire = await ImapWire.open(settings, ctx, context.loginAfter ? { loginAfter: context.loginAfter } : {});
     const caps = wire.capabilities;
     const literalPlus = caps.has('LITERAL+') || caps.has('LITERAL-');
     let mode: ResolvedAppendMode;

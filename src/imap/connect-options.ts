@@ -70,15 +70,23 @@ function sharedSecureContext(settings: ConnectionSettings): SecureContext {
 }
 
 /**
- * Called with the error of a connection that could not be opened: true when it failed certificate
- * verification against `ca` alone, in which case the next `tlsOptionsFor(settings)` (and every one
- * after it) adds the system store and the caller opens the connection again, once.
+ * Whether a connection opened now with these settings verifies against the system store too
+ * (always, unless a `ca` of its own has not yet needed it). Read before opening, for
+ * retryWithSystemStore.
  */
-export function retryWithSystemStore(settings: ConnectionSettings, err: MailshiftError): boolean {
-  if (!settings.ca || (err.code !== 'TLS_UNTRUSTED' && err.code !== 'TLS_EXPIRED')) return false;
-  const key = contextKey(settings);
-  if (withSystemStore.has(key)) return false;
-  withSystemStore.add(key);
+export function trustsSystemStore(settings: ConnectionSettings): boolean {
+  return !settings.ca || withSystemStore.has(contextKey(settings));
+}
+
+/**
+ * Called with the error of a connection that could not be opened, and whether it was opened with
+ * the system store (trustsSystemStore before it): true when it failed certificate verification
+ * against `ca` alone. From then on `tlsOptionsFor(settings)` adds the system store, and the caller
+ * opens the connection again, once. Connections opened at the same time each decide for themselves.
+ */
+export function retryWithSystemStore(settings: ConnectionSettings, err: MailshiftError, openedWithSystemStore: boolean): boolean {
+  if (openedWithSystemStore || (err.code !== 'TLS_UNTRUSTED' && err.code !== 'TLS_EXPIRED')) return false;
+  withSystemStore.add(contextKey(settings));
   return true;
 }
 

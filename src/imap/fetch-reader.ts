@@ -244,9 +244,10 @@ export class FetchReader {
     wire.setIdleTimeout(options.idleTimeoutMs ?? SOCKET_TIMEOUT_MS);
   }
 
-  static async open(settings: ConnectionSettings, context: { side: Side }, options: FetchReaderOptions = {}): Promise<FetchReader> {
+  /** `loginAfter`: see ImapWire.open. */
+  static async open(settings: ConnectionSettings, context: { side: Side; loginAfter?: Promise<unknown> }, options: FetchReaderOptions = {}): Promise<FetchReader> {
     const ctx: ErrorContext = { host: settings.host, port: settings.port, user: settings.user, side: context.side, secrets: [settings.password] };
-    const wire = await ImapWire.open(settings, ctx);
+    const wire = await ImapWire.open(settings, ctx, context.loginAfter ? { loginAfter: context.loginAfter } : {});
     return new FetchReader(wire, ctx, options);
   }
 

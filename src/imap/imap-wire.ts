@@ -16,7 +16,7 @@ import zlib from 'node:zlib';
 import type { ConnectionSettings } from '../domain/mail-types.js';
 import { MailshiftError } from '../domain/errors.js';
 import { classifyError, type ErrorContext } from './classify-error.js';
-import { connectTimeoutOf, retryWithSystemStore, tlsOptionsFor } from './connect-options.js';
+import { connectTimeoutOf, retryWithSystemStore, tlsOptionsFor, trustsSystemStore } from './connect-options.js';
 import { quoteString } from './imap-syntax.js';
 import { ResponseFramer, responseToString, type RawResponse } from './response-framer.js';
 
@@ -140,9 +140,16 @@ export class ImapWire {
     return `W${this.tagCounter}`;
   }
 
-  static async open(settings: ConnectionSettings, ctx: ErrorContext): Promise<ImapWire> {
+  /**
+   * Connects, upgrades or starts TLS, and logs in. With `loginAfter`, the LOGIN waits for it: a
+   * connection opened alongside another one of the same account (TCP and TLS at the same time)
+   * tries the password only once that one has been accepted, so a wrong password counts as one
+   * failed login, not one per connection; if it rejects, this connection is given up.
+   */
+  static async open(settings: ConnectionSettings, ctx: ErrorContext, options: { loginAfter?: Promise<unknown> } = {}): Promise<ImapWire> {
     const timeoutMs = connectTimeoutOf(settings);
     const context: ErrorContext = { ...ctx, timeoutMs, secrets: [...(ctx.secrets ?? []), settings.password] };
+    const withSystemStore = trustsSystemStore(settings);
     const tlsOptions = tlsOptionsFor(settings);
     let wire: ImapWire | null = null;
     let timer: NodeJS.Timeout | undefined;
@@ -175,6 +182,11 @@ export class ImapWire {
         if (!wire.capabilities.has('STARTTLS')) throw Object.assign(new Error('Server does not support STARTTLS'), { tlsFailed: true });
         await wire.startTls(settings, tlsOptions, timeoutMs);
       }
+      if (options.loginAfter) {
+        await options.loginAfter.catch(() => {
+          throw Object.assign(new Error('not needed: the connection it was opened alongside failed'), { code: 'NoConnection' });
+        });
+      }
       if (!preauth) await wire.authenticate(settings);
       if (settings.compress === true && wire.capabilities.has('COMPRESS=DEFLATE')) await wire.startCompression();
       return wire;
@@ -182,7 +194,7 @@ export class ImapWire {
       clearTimeout(timer);
       wire?.destroy();
       const classified = classifyError(err, context);
-      if (retryWithSystemStore(settings, classified)) return ImapWire.open(settings, ctx);
+      if (retryWithSystemStore(settings, classified, withSystemStore)) return ImapWire.open(settings, ctx, options);
       throw classified;
     }
   }

@@ -18,7 +18,7 @@ import { SPECIAL_USES } from '../domain/mail-types.js';
 import { MailshiftError } from '../domain/errors.js';
 import type { MailStore } from '../engine/ports.js';
 import { classifyError, type ErrorContext, type Side } from './classify-error.js';
-import { connectTimeoutOf, imapFlowOptionsFor, retryWithSystemStore } from './connect-options.js';
+import { connectTimeoutOf, imapFlowOptionsFor, retryWithSystemStore, trustsSystemStore } from './connect-options.js';
 import { AppendWriter, type AppendWriterOptions } from './append-writer.js';
 import { chunkUidSets } from './imap-syntax.js';
 import { FetchReader, type FetchReaderOptions } from './fetch-reader.js';
@@ -450,28 +450,37 @@ export async function openMailStore(
     host: settings.host, port: settings.port, user: settings.user, side: context.side,
     timeoutMs: connectTimeoutOf(settings), secrets: [settings.password],
   };
+  const withSystemStore = trustsSystemStore(settings);
   const logger = new LastErrorLogger();
   const client = new ImapFlow({ ...imapFlowOptionsFor(settings), logger });
   // imapflow emits 'error' on connection failures; an EventEmitter without a listener would throw
   // it as an uncaught exception. The failing command's promise reports it to the caller.
   client.on('error', () => undefined);
-  // Started before the control connection's first await: their TCP and TLS run alongside it.
+  // Started before the control connection's first await: their TCP and TLS run alongside it, and
+  // they log in once it has (one failed login for a wrong password, not one per connection).
+  let loggedIn: (ok: boolean) => void = () => undefined;
+  const loginAfter = new Promise<void>((resolve, reject) => {
+    loggedIn = (ok) => (ok ? resolve() : reject(new Error('control connection failed')));
+  });
+  loginAfter.catch(() => undefined);
+  const aheadContext = { side: context.side, loginAfter };
   const ahead: OpenedAhead = {
-    reader: prepare.includes('fetch') && (options.fetchMode ?? 'raw') === 'raw' ? FetchReader.open(settings, context, options.fetch ?? {}) : null,
-    writer: prepare.includes('append') ? AppendWriter.open(settings, context, options.append ?? {}) : null,
+    reader: prepare.includes('fetch') && (options.fetchMode ?? 'raw') === 'raw' ? FetchReader.open(settings, aheadContext, options.fetch ?? {}) : null,
+    writer: prepare.includes('append') ? AppendWriter.open(settings, aheadContext, options.append ?? {}) : null,
   };
-  // One may fail before the control connection does (a wrong password is refused on each): the
-  // control connection's error is the one reported, and a store's later call reports its own.
+  // A failure of theirs is reported by the store's first call that needs the connection.
   ahead.reader?.catch(() => undefined);
   ahead.writer?.catch(() => undefined);
   try {
     await client.connect();
+    loggedIn(true);
   } catch (err) {
+    loggedIn(false);
     client.close();
     ahead.reader?.then((r) => r.destroy(), () => undefined);
     ahead.writer?.then((w) => w.close(), () => undefined).catch(() => undefined);
     const classified = classifyError(err, ctx);
-    if (retryWithSystemStore(settings, classified)) return openMailStore(settings, context, options, prepare);
+    if (retryWithSystemStore(settings, classified, withSystemStore)) return openMailStore(settings, context, options, prepare);
     throw classified;
   }
   return new ImapFlowMailStore(client, logger, settings, ctx, options, ahead);
