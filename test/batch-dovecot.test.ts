@@ -271,7 +271,7 @@ test('a 20-user batch through an endpoint limited to 3 concurrent migrations: ne
   assert.equal(done.code, 0, done.stderr);
   await waitFor('Wave1 completed', () => (batchStatus('Wave1') === 'CompletedWithErrors' ? true : null));
   const afterComplete = jsonOf((await ms(['batch', 'users', 'Wave1', '--json']))) as { users: Array<{ status: string }> };
-  assert.equal(afterComplete.users.filter((u) => u.status === 'Completed').length, 18, 'the 17 good users and the retried one');
+  assert.equal(afterComplete.users.filter((u) => u.status === 'Completed').length, 18, `the 17 good users and the retried one: ${JSON.stringify(afterComplete.users)}\n${serveLog.slice(-3000)}`);
 
   // Remove: the batch and its sync state go; the mailboxes stay as they are.
   const beforeRemove = await readMailbox(target, { user: good[1]!, password: DST_PASS });

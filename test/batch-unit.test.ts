@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBatchContext } from '../src/app/batch-wiring.js';
 import { BatchRunner } from '../src/jobs/batch-runner.js';
+import { completeBatch, settleStatus } from '../src/app/batch-service.js';
 
 const derive = (current: Parameters<typeof deriveBatchStatus>[0], users: UserStatus[], withErrors = false) => deriveBatchStatus(current, countUsers(users), withErrors);
 
@@ -98,6 +99,50 @@ test('claims respect the source endpoint limits across batches, skip leased user
   assert.equal(inc[0]!.kind, 'incremental');
   assert.equal(inc[0]!.user.status, 'IncrementalSyncing');
   await db.destroy();
+});
+
+test('complete: a runner settling the status at any moment meanwhile never finishes the batch before the final syncs', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'ms-batch-complete-'));
+  const statePath = join(work, 'state.sqlite');
+  const env = { MAILSHIFT_SECRET_KEY: 'd'.repeat(64) };
+  const base = await openBatchContext({ statePath, env });
+  // `serve` in another process: its own connection to the same database.
+  const runnerSide = await openBatchContext({ statePath, env });
+  const now = 7_000_000;
+  try {
+    const user = (email: string, status: string) => ({
+      row_number: 2, email_address: email, user_name: email, password_enc: 'x', user_root: null, target_user_name: null, target_password_enc: null, status,
+    });
+    const batch = await base.repo.createBatch({
+      name: 'Cut', source_endpoint_id: 1, target_endpoint_id: 2, status: 'SyncedWithErrors', exclude_folders: '[]', since: null, max_message_size: 1, auto_start: 1,
+      start_after: null, complete_after: null, notify: '[]', incremental_interval_ms: 86_400_000, warnings: '[]',
+    }, [user('ok1@example.com', 'Queued'), user('ok2@example.com', 'Queued'), user('bad@example.com', 'Queued')], now);
+    await base.repo.updateUsersWhere(batch.id, ['Queued'], { status: 'Synced' }, now);
+    await base.repo.db.updateTable('batch_users').set({ status: 'Failed' }).where('email_address', '=', 'bad@example.com').execute();
+    // The runner settles after every write the command makes.
+    const settled: string[] = [];
+    const repo = new Proxy(base.repo, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          if (/^(update|start)/.test(String(prop))) settled.push((await settleStatus(runnerSide, batch.id))[1]);
+          return result;
+        };
+      },
+    });
+    await completeBatch({ ...base, repo }, 'Cut');
+    assert.ok(settled.length > 0);
+    assert.deepEqual(settled.filter((s) => s !== 'Completing'), [], 'finished before the final syncs');
+    assert.equal((await base.repo.batchById(batch.id))!.status, 'Completing');
+    assert.deepEqual((await base.repo.listUsers(batch.id)).map((u) => [u.email_address, u.status]).sort(),
+      [['bad@example.com', 'Failed'], ['ok1@example.com', 'Completing'], ['ok2@example.com', 'Completing']]);
+  } finally {
+    await runnerSide.close();
+    await base.close();
+    rmSync(work, { recursive: true, force: true });
+  }
 });
 
 test('--start-after: a scheduled batch is not claimed before its time; --complete-after: a synced batch completes itself once due', async () => {

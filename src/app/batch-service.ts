@@ -160,10 +160,9 @@ export async function completeBatch(ctx: BatchContext, name: string): Promise<Ba
   const batch = await ctx.repo.getBatch(name);
   assertCommandAllowed(batch.name, batch.status as BatchStatus, 'complete');
   const now = ctx.clock.now();
-  await ctx.repo.updateBatch(batch.id, { status: 'Completing' }, now);
   // A final sync for everyone who synced; users in the middle of an incremental sync are moved to
   // Completing by the runner when that sync ends.
-  await ctx.repo.updateUsersWhere(batch.id, ['Synced', 'IncrementalSynced', 'IncrementalFailed'], { status: 'Completing', sync_requested: 1 }, now, { unleasedOnly: true });
+  await ctx.repo.startCompleting(batch.id, now);
   return (await ctx.repo.batchById(batch.id))!;
 }
 

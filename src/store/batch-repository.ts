@@ -141,6 +141,19 @@ export class BatchRepository {
     return Number(result.numUpdatedRows) > 0;
   }
 
+  /**
+   * The batch and every synced user nobody holds to Completing, in one transaction. Written one
+   * after the other, a runner settling the status in between (another process) would see a
+   * Completing batch without a Completing user and finish it with no final sync.
+   */
+  async startCompleting(batchId: number, now: number): Promise<void> {
+    await this.writeTransaction(async (trx) => {
+      await trx.updateTable('batches').set({ status: 'Completing', updated_at: now }).where('id', '=', batchId).execute();
+      await trx.updateTable('batch_users').set({ status: 'Completing', sync_requested: 1, updated_at: now })
+        .where('batch_id', '=', batchId).where('status', 'in', ['Synced', 'IncrementalSynced', 'IncrementalFailed']).where('lease_owner', 'is', null).execute();
+    });
+  }
+
   /** Sets `patch` on the batch's users whose status is one of `from` (and, optionally, not leased). */
   async updateUsersWhere(batchId: number, from: readonly UserStatus[], patch: Updateable<BatchUserTable>, now: number, opts: { unleasedOnly?: boolean } = {}): Promise<number> {
     if (from.length === 0) return 0;
