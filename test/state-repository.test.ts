@@ -1,5 +1,6 @@
 /** The SQLite ledger keeps exactly the semantics the engine relies on (the in-memory double mirrors it). */
 import { test } from 'node:test';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -145,4 +146,28 @@ test('the mailbox lock refuses a live holder and takes over from a dead one', as
   await release();
   assert.equal((await db.selectFrom('mailbox_locks').selectAll().execute()).length, 0);
   await db.destroy();
+});
+
+test('a mailbox lock is taken while another process writes to the state database: it waits for that writer instead of failing with "database is locked"', async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'ms-lock-writer-')), 'state.sqlite');
+  const db = await openSqliteStore(path);
+  try {
+    const mailboxId = await ensureMailbox(db, { pairKey: 'w', sourceLabel: 's', targetLabel: 't' }, 1);
+    // Another process (serve, or a CLI command beside it) holds the write lock for a moment, then commits.
+    const writer = spawn(process.execPath, ['-e', `
+      const db = new (require('better-sqlite3'))(${JSON.stringify(path)});
+      db.pragma('busy_timeout = 10000');
+      db.prepare('BEGIN IMMEDIATE').run();
+      db.prepare("INSERT INTO mailboxes (pair_key, source_label, target_label, created_at) VALUES ('other', 's', 't', 2)").run();
+      process.stdout.write('locked\\n');
+      setTimeout(() => { db.prepare('COMMIT').run(); db.close(); }, 400);
+    `], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => writer.stdout!.once('data', () => resolve()));
+    const release = await acquireMailboxLock(db, mailboxId, 'w', path, 3);
+    await release();
+    await new Promise((resolve) => writer.once('exit', resolve));
+    assert.ok(await db.selectFrom('mailboxes').select('id').where('pair_key', '=', 'other').executeTakeFirst(), 'the other process committed');
+  } finally {
+    await db.destroy();
+  }
 });

@@ -12,6 +12,7 @@ import type { Kysely, Selectable, Updateable } from 'kysely';
 import { MailshiftError } from '../domain/errors.js';
 import type { BatchStatus, UserStatus } from '../batch/batch-status.js';
 import type { BatchTable, BatchUserTable } from './batch-schema.js';
+import { writeTransaction } from './write-transaction.js';
 import type { Database } from './schema.js';
 
 export type BatchRow = Selectable<BatchTable>;
@@ -70,7 +71,7 @@ export class BatchRepository {
   constructor(readonly db: Kysely<Database>, private readonly dialect: StoreDialect = SQLITE_DIALECT) {}
 
   async createBatch(batch: NewBatch, users: readonly NewBatchUser[], now: number): Promise<BatchRow> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.writeTransaction(async (trx) => {
       const existing = await trx.selectFrom('batches').select('id').where(sql`lower(name)`, '=', batch.name.toLowerCase()).executeTakeFirst();
       if (existing) throw new MailshiftError('BATCH_EXISTS', { batch: batch.name });
       const row = await trx.insertInto('batches').values({ ...batch, created_at: now, updated_at: now }).returningAll().executeTakeFirstOrThrow();
@@ -93,7 +94,7 @@ export class BatchRepository {
 
   /** Adds users; an address already in the batch is refused (all or nothing). */
   async addUsers(batchId: number, users: readonly NewBatchUser[], now: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.writeTransaction(async (trx) => {
       const existing = await trx.selectFrom('batch_users').select(['email_address', 'row_number']).where('batch_id', '=', batchId).execute();
       const known = new Map(existing.map((e) => [e.email_address.toLowerCase(), e]));
       for (const u of users) {
@@ -287,7 +288,7 @@ export class BatchRepository {
 
   /** Deletes the batch, its users, and the ledger/state of mailbox pairs no other batch user refers to. Never touches a mailbox. */
   async deleteBatch(batchId: number): Promise<{ users: number; mailboxStates: number }> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.writeTransaction(async (trx) => {
       const users = await trx.selectFrom('batch_users').select(['mailbox_id']).where('batch_id', '=', batchId).execute();
       const ids = [...new Set(users.map((u) => u.mailbox_id).filter((id): id is number => id !== null))];
       let mailboxStates = 0;
@@ -308,19 +309,9 @@ export class BatchRepository {
     });
   }
 
-  /** SQLite: BEGIN IMMEDIATE takes the write lock first; other dialects: an ordinary transaction. */
+  /** SQLite: BEGIN IMMEDIATE takes the write lock first (write-transaction.ts); other dialects: an ordinary transaction. */
   private async writeTransaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
     if (this.dialect.skipLocked) return this.db.transaction().execute(work);
-    return this.db.connection().execute(async (conn) => {
-      await sql`begin immediate`.execute(conn);
-      try {
-        const result = await work(conn);
-        await sql`commit`.execute(conn);
-        return result;
-      } catch (err) {
-        await sql`rollback`.execute(conn);
-        throw err;
-      }
-    });
+    return writeTransaction(this.db, work);
   }
 }

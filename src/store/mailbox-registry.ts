@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Kysely } from 'kysely';
 import { MailshiftError } from '../domain/errors.js';
 import type { Database } from './schema.js';
+import { writeTransaction } from './write-transaction.js';
 
 export interface MailboxPair {
   pairKey: string;
@@ -35,7 +36,7 @@ export function processAlive(pid: number): boolean {
 export async function acquireMailboxLock(db: Kysely<Database>, mailboxId: number, label: string, statePath: string, now: number): Promise<() => Promise<void>> {
   const host = hostname();
   const owner = `${host}:${process.pid}:${now}`;
-  await db.transaction().execute(async (trx) => {
+  await writeTransaction(db, async (trx) => {
     const held = await trx.selectFrom('mailbox_locks').selectAll().where('mailbox_id', '=', mailboxId).executeTakeFirst();
     if (held && held.pid !== process.pid && (held.host !== host || processAlive(Number(held.pid)))) {
       throw new MailshiftError('STATE_LOCKED', { mailbox: label, path: statePath });
