@@ -59,12 +59,12 @@ function contextKey(settings: ConnectionSettings): string {
 
 function sharedSecureContext(settings: ConnectionSettings): SecureContext {
   const { ca, minTlsVersion: minVersion, ciphers } = settings;
-  const key = contextKey(settings);
-  const system = withSystemStore.has(key);
-  let context = contexts.get(`${system}\0${key}`);
+  const system = trustsSystemStore(settings);
+  const key = `${system}\0${contextKey(settings)}`;
+  let context = contexts.get(key);
   if (!context) {
-    context = createSecureContext({ ca: system ? [...defaultCaCertificates(), ca!] : [ca!], ...(minVersion ? { minVersion } : {}), ...(ciphers ? { ciphers } : {}) });
-    contexts.set(`${system}\0${key}`, context);
+    context = createSecureContext({ ca: system ? [...systemStore.certificates(), ca!] : [ca!], ...(minVersion ? { minVersion } : {}), ...(ciphers ? { ciphers } : {}) });
+    contexts.set(key, context);
   }
   return context;
 }
@@ -95,10 +95,6 @@ export function retryWithSystemStore(settings: ConnectionSettings, err: Mailshif
  * back). Replaceable only so that tests can stand in a CA of their own for a public one.
  */
 export const systemStore = { certificates: (): readonly string[] => rootCertificates };
-
-function defaultCaCertificates(): readonly string[] {
-  return systemStore.certificates();
-}
 
 function isIpLiteral(host: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');

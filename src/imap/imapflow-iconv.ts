@@ -22,8 +22,7 @@ const WELL_FORMED = /^(?:[\x20-\x25\x27-\x7e]|&-|&[A-Za-z0-9+,]+-)*$/;
 let real: IconvLite | null = null;
 function iconvLite(): IconvLite {
   // Resolved from imapflow's own location: the version it would have loaded.
-  const require = createRequire(import.meta.url);
-  real ??= createRequire(require.resolve('imapflow'))('iconv-lite') as IconvLite;
+  real ??= createRequire(createRequire(import.meta.url).resolve('imapflow'))('iconv-lite') as IconvLite;
   return real;
 }
 
