@@ -1,7 +1,7 @@
 /**
  * Batches and their users in the store, and the runner's claims on users (leases).
  *
- * Claims run in one write transaction: on SQLite `BEGIN IMMEDIATE` (the write lock is taken before
+ * Claims run in one write transaction (write-transaction.ts): on SQLite `BEGIN IMMEDIATE` (the write lock is taken before
  * the candidates are read, so two runners never claim the same user or exceed an endpoint's limit);
  * on PostgreSQL the same statements would run with `SELECT … FOR UPDATE SKIP LOCKED` on the
  * candidate rows (`dialect.skipLocked`) and an advisory lock per source endpoint around the count.
@@ -71,7 +71,7 @@ export class BatchRepository {
   constructor(readonly db: Kysely<Database>, private readonly dialect: StoreDialect = SQLITE_DIALECT) {}
 
   async createBatch(batch: NewBatch, users: readonly NewBatchUser[], now: number): Promise<BatchRow> {
-    return this.writeTransaction(async (trx) => {
+    return writeTransaction(this.db, async (trx) => {
       const existing = await trx.selectFrom('batches').select('id').where(sql`lower(name)`, '=', batch.name.toLowerCase()).executeTakeFirst();
       if (existing) throw new MailshiftError('BATCH_EXISTS', { batch: batch.name });
       const row = await trx.insertInto('batches').values({ ...batch, created_at: now, updated_at: now }).returningAll().executeTakeFirstOrThrow();
@@ -94,7 +94,7 @@ export class BatchRepository {
 
   /** Adds users; an address already in the batch is refused (all or nothing). */
   async addUsers(batchId: number, users: readonly NewBatchUser[], now: number): Promise<void> {
-    await this.writeTransaction(async (trx) => {
+    await writeTransaction(this.db, async (trx) => {
       const existing = await trx.selectFrom('batch_users').select(['email_address', 'row_number']).where('batch_id', '=', batchId).execute();
       const known = new Map(existing.map((e) => [e.email_address.toLowerCase(), e]));
       for (const u of users) {
@@ -148,7 +148,7 @@ export class BatchRepository {
    * Completing batch without a Completing user and finish it with no final sync.
    */
   async startCompleting(batchId: number, now: number): Promise<void> {
-    await this.writeTransaction(async (trx) => {
+    await writeTransaction(this.db, async (trx) => {
       await trx.updateTable('batches').set({ status: 'Completing', updated_at: now }).where('id', '=', batchId).execute();
       await trx.updateTable('batch_users').set({ status: 'Completing', sync_requested: 1, updated_at: now })
         .where('batch_id', '=', batchId).where('status', 'in', ['Synced', 'IncrementalSynced', 'IncrementalFailed']).where('lease_owner', 'is', null).execute();
@@ -229,7 +229,7 @@ export class BatchRepository {
     limitsFor: (endpointId: number) => EndpointLimits | null;
   }): Promise<ClaimedUser[]> {
     if (args.max <= 0) return [];
-    return this.writeTransaction(async (trx) => {
+    return writeTransaction(this.db, async (trx) => {
       const { now } = args;
       let q = trx.selectFrom('batch_users as u').innerJoin('batches as b', 'b.id', 'u.batch_id')
         .selectAll('u').select(['b.source_endpoint_id as ep', 'b.status as batch_status'])
@@ -288,7 +288,7 @@ export class BatchRepository {
 
   /** Deletes the batch, its users, and the ledger/state of mailbox pairs no other batch user refers to. Never touches a mailbox. */
   async deleteBatch(batchId: number): Promise<{ users: number; mailboxStates: number }> {
-    return this.writeTransaction(async (trx) => {
+    return writeTransaction(this.db, async (trx) => {
       const users = await trx.selectFrom('batch_users').select(['mailbox_id']).where('batch_id', '=', batchId).execute();
       const ids = [...new Set(users.map((u) => u.mailbox_id).filter((id): id is number => id !== null))];
       let mailboxStates = 0;
@@ -307,11 +307,5 @@ export class BatchRepository {
       await trx.deleteFrom('batches').where('id', '=', batchId).execute();
       return { users: users.length, mailboxStates };
     });
-  }
-
-  /** SQLite: BEGIN IMMEDIATE takes the write lock first (write-transaction.ts); other dialects: an ordinary transaction. */
-  private async writeTransaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    if (this.dialect.skipLocked) return this.db.transaction().execute(work);
-    return writeTransaction(this.db, work);
   }
 }
