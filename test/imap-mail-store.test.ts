@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dovecotAvailable, startDovecot, type DovecotServer } from '../src/testbed/dovecot-server.js';
+import { fillMailbox, generateCorpus, readMailbox } from '../src/testbed/index.js';
 import { openMailStore } from '../src/imap/imapflow-mail-store.js';
 import { systemStore } from '../src/imap/connect-options.js';
 import { AppendWriter } from '../src/imap/append-writer.js';
@@ -211,6 +212,33 @@ describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'n
       await s.close();
       s.prepare?.('append');
       await limited.stop();
+    }
+  });
+
+  test('a server that allows the account one connection: reads go through the control connection, same bytes', async () => {
+    const single = await startDovecot({ name: 'imap-store-single', folderStyle: 'dovecot', maxUserIpConnections: 1, users: [{ user: 'dora', password: PASSWORD }] });
+    const failedLogins = async (): Promise<number> => (await readFile(single.logFile, 'utf8')).split('\n').filter((l) => l.includes('Maximum number of connections')).length;
+    const messages = generateCorpus({ messages: 40, seed: 5, largeMessages: { count: 1, bytes: 300_000 } });
+    await fillMailbox(single, { user: 'dora', password: PASSWORD }, messages, { connections: 1 });
+    const expected = (await readMailbox(single, { user: 'dora', password: PASSWORD })).filter((m) => m.folder === 'INBOX');
+    assert.ok(expected.length > 5);
+    const s = await openMailStore(settingsFor(single, 'dora', PASSWORD, 'ssl'), { side: 'source' }, {}, ['fetch']);
+    try {
+      const status = await s.openFolder('INBOX', { readOnly: true });
+      const metas = await collect(s.fetchMeta('all'));
+      assert.equal(metas.length, expected.length);
+      assert.ok(await failedLogins() >= 1, 'the fetch connection was refused');
+      const uids = metas.map((m) => m.uid);
+      const headers = await collect(s.fetchHeaders(uids));
+      const bodies = await collect(s.fetchMessages(uids));
+      assert.deepEqual(bodies.map((m) => m.raw.toString('latin1')), expected.map((m) => m.raw.toString('latin1')));
+      assert.deepEqual(bodies.map((m) => sortedFlags(m.flags)), expected.map((m) => sortedFlags(m.flags)));
+      assert.deepEqual(bodies.map((m) => m.internalDate), expected.map((m) => m.internalDate));
+      assert.deepEqual(headers.map((h) => h.header.toString('latin1')), bodies.map((m) => m.header.toString('latin1')));
+      assert.equal(status.messages, expected.length);
+    } finally {
+      await s.close();
+      await single.stop();
     }
   });
 

@@ -124,7 +124,7 @@ export const ERROR_CATALOG = {
   CONN_TOO_MANY: {
     scope: 'mailbox', retry: 'after-backoff', class: 'connection',
     message: 'The server {host} refused the connection: too many connections for this account.',
-    remediation: 'Lower the number of concurrent connections (--concurrency, endpoint limits) or raise the server\'s per-user connection limit (Dovecot: mail_max_userip_connections).',
+    remediation: 'Lower the number of concurrent connections (--folder-concurrency, --concurrency, endpoint limits) or raise the server\'s per-user connection limit (Dovecot: mail_max_userip_connections). A migration needs 1 connection per account on the source and 2 on the target; a store reads through its control connection when the server refuses it a second one.',
   },
   TLS_EXPECTED: {
     scope: 'endpoint', retry: 'never', class: 'tls',
@@ -477,6 +477,14 @@ export class MailshiftError extends Error {
 
 export function isMailshiftError(err: unknown): err is MailshiftError {
   return err instanceof MailshiftError;
+}
+
+/**
+ * A refusal that means "no more connections for this account" (a per-user limit, Gmail's
+ * "Too many simultaneous connections"), not "this connection broke": fewer connections still work.
+ */
+export function isConnectionLimit(err: unknown): err is MailshiftError {
+  return err instanceof MailshiftError && (err.code === 'CONN_TOO_MANY' || err.code === 'CONN_THROTTLED');
 }
 
 /** Documented exit codes (docs/cli.md). */

@@ -15,7 +15,7 @@ import type {
   AppendItem, AppendOutcome, ConnectionSettings, FetchedMessage, FolderInfo, FolderStatus, MessageHeader, MessageMeta, SpecialUse,
 } from '../domain/mail-types.js';
 import { SPECIAL_USES } from '../domain/mail-types.js';
-import { MailshiftError } from '../domain/errors.js';
+import { MailshiftError, isConnectionLimit } from '../domain/errors.js';
 import type { MailStore } from '../engine/ports.js';
 import { classifyError, type ErrorContext, type Side } from './classify-error.js';
 import { connectTimeoutOf, imapFlowOptionsFor, retryWithSystemStore, trustsSystemStore } from './connect-options.js';
@@ -113,6 +113,8 @@ class ImapFlowMailStore implements MailStore {
   private current: OpenFolder | null = null;
   private readonly largeSizes = new Map<number, number>();
   private closed = false;
+  /** The server refused this account a connection beyond the control one: reads go through that. */
+  private readsOnControl = false;
 
   constructor(
     private readonly client: ImapFlow,
@@ -270,7 +272,12 @@ class ImapFlowMailStore implements MailStore {
 
   private async *fetchMetaRaw(uids: readonly number[] | 'all', options: { changedSince?: bigint }): AsyncIterable<MessageMeta> {
     if (uids !== 'all' && uids.length === 0) return;
-    const { reader, folder } = await this.readerOnOpenFolder();
+    const opened = await this.readerOrControl();
+    if (!opened) {
+      yield* this.fetchMetaImapflow(uids, options);
+      return;
+    }
+    const { reader, folder } = opened;
     for await (const meta of reader.fetchMeta(folder.path, uids, { expectedUidValidity: folder.uidValidity, modseq: folder.modseq, changedSince: options.changedSince })) {
       if (meta.size >= REMEMBER_SIZE_FROM) this.largeSizes.set(meta.uid, meta.size);
       yield meta;
@@ -302,7 +309,12 @@ class ImapFlowMailStore implements MailStore {
 
   private async *fetchHeadersRaw(uids: readonly number[]): AsyncIterable<MessageHeader> {
     if (uids.length === 0) return;
-    const { reader, folder } = await this.readerOnOpenFolder();
+    const opened = await this.readerOrControl();
+    if (!opened) {
+      yield* this.fetchHeadersImapflow(uids);
+      return;
+    }
+    const { reader, folder } = opened;
     yield* reader.fetchHeaders(folder.path, uids, { expectedUidValidity: folder.uidValidity });
   }
 
@@ -321,7 +333,12 @@ class ImapFlowMailStore implements MailStore {
 
   private async *fetchMessagesRaw(uids: readonly number[]): AsyncIterable<FetchedMessage> {
     if (uids.length === 0) return;
-    const { reader, folder } = await this.readerOnOpenFolder();
+    const opened = await this.readerOrControl();
+    if (!opened) {
+      yield* this.fetchMessagesImapflow(uids);
+      return;
+    }
+    const { reader, folder } = opened;
     yield* reader.fetch(folder.path, uids, {
       expectedUidValidity: folder.uidValidity,
       modseq: folder.modseq,
@@ -373,7 +390,23 @@ class ImapFlowMailStore implements MailStore {
   }
 
   private get rawFetch(): boolean {
-    return (this.options.fetchMode ?? 'raw') === 'raw';
+    return (this.options.fetchMode ?? 'raw') === 'raw' && !this.readsOnControl;
+  }
+
+  /**
+   * The raw fetch connection, or null when the server refuses the account another connection (a
+   * per-user limit, typically while other folder workers hold theirs, or after copying, when the
+   * target's APPEND connection is still open for verification to read). The control connection
+   * then reads, for this store's lifetime: slower for bodies, the same bytes.
+   */
+  private async readerOrControl(): Promise<{ reader: FetchReader; folder: OpenFolder } | null> {
+    try {
+      return await this.readerOnOpenFolder();
+    } catch (err) {
+      if (!isConnectionLimit(err)) throw err;
+      this.readsOnControl = true;
+      return null;
+    }
   }
 
   /**
