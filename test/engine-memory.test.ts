@@ -13,7 +13,8 @@ import { migrateMailbox } from '../src/engine/mailbox-migration.js';
 import { ByteBudget } from '../src/engine/byte-budget.js';
 import { DEFAULT_SYNC_OPTIONS } from '../src/engine/sync-options.js';
 import type { MailStore } from '../src/engine/ports.js';
-import type { FetchedMessage } from '../src/domain/mail-types.js';
+import type { AppendItem, AppendOutcome, FetchedMessage } from '../src/domain/mail-types.js';
+import { MailshiftError } from '../src/domain/errors.js';
 import { allocateMessageBytes, LARGE_MESSAGE_BYTES, releaseMessageBytes } from '../src/domain/message-bytes.js';
 import { MemoryMailServer } from './support/memory-mail-server.js';
 import { MemoryState } from './support/memory-state.js';
@@ -276,4 +277,93 @@ test('folder workers follow the work: one for a small mailbox, more for many new
   report = await run();
   assert.equal(report.totals.transferred, 1);
   assert.equal(opened, 3);
+});
+
+test('a server that refuses more connections for the account: the workers it accepted copy every folder once, with a warning', async () => {
+  const caps = new Set(['IMAP4REV1', 'UIDPLUS', 'CONDSTORE', 'SPECIAL-USE', 'LITERAL+', 'MULTIAPPEND', 'LIST-STATUS']);
+  const source = new MemoryMailServer(caps);
+  const target = new MemoryMailServer(caps);
+  for (const folder of ['Alpha', 'Beta', 'Gamma', 'Delta']) for (let i = 0; i < 3; i++) source.add(folder, message(folder, i));
+  const refusal = () => new MailshiftError('CONN_TOO_MANY', { host: 'imap.example.com', detail: '[LIMIT] Maximum number of connections from user+IP exceeded' });
+  let sources = 0;
+  let targets = 0;
+  let refusedAppends = 0;
+  const report = await migrateMailbox({
+    // The third pair cannot log in on the source side.
+    openSource: async () => {
+      if (++sources === 3) throw refusal();
+      return source.store();
+    },
+    // The second pair's target refuses its APPEND connection when first used, mid-folder, and only
+    // after the first worker has copied every other folder and found the queue empty.
+    openTarget: async () => {
+      const store = target.store();
+      if (++targets !== 2) return store;
+      return Object.assign(Object.create(store) as MailStore, {
+        async append(): Promise<never> {
+          refusedAppends++;
+          await sleep(100);
+          throw refusal();
+        },
+      });
+    },
+    state: new MemoryState(), clock: { now: () => Date.now(), sleep: async () => undefined }, byteBudget: new ByteBudget(64 * 1024 * 1024),
+  }, {
+    ...DEFAULT_SYNC_OPTIONS, rules: {}, dryRun: false, verify: true, maxRetries: 0,
+    folderConcurrency: 3, messagesPerFolderWorker: 2, sourceLabel: 'source', targetLabel: 'target',
+  });
+  assert.equal(sources, 3, 'three workers were wanted');
+  assert.equal(refusedAppends, 1, 'the second worker stopped at its first refusal');
+  assert.equal(report.status, 'completed', JSON.stringify(report.errors));
+  assert.equal(report.totals.transferred, 12);
+  assert.equal(report.totals.retries, 0);
+  assert.equal(report.verification?.consistent, true);
+  for (const folder of ['Alpha', 'Beta', 'Gamma', 'Delta']) assert.equal(target.folders.get(folder)?.messages.size, 3, `${folder}: every message once`);
+  assert.deepEqual(report.warnings.filter((w) => w.includes('refused more connections')), [
+    'The server imap.example.com refused more connections for this account ([LIMIT] Maximum number of connections from user+IP exceeded); the migration went on with 1 folder worker(s) instead of 3.',
+  ]);
+});
+
+test('the last worker refused while another gave its connections up tries again once they are closed', async () => {
+  const caps = new Set(['IMAP4REV1', 'UIDPLUS', 'CONDSTORE', 'SPECIAL-USE', 'LITERAL+', 'MULTIAPPEND', 'LIST-STATUS']);
+  const source = new MemoryMailServer(caps);
+  const target = new MemoryMailServer(caps);
+  for (const folder of ['Alpha', 'Beta', 'Gamma', 'Delta']) for (let i = 0; i < 3; i++) source.add(folder, message(folder, i));
+  // A target that gives the account one APPEND connection: an append refused while two stores are open.
+  let open = 0;
+  let refusals = 0;
+  const report = await migrateMailbox({
+    openSource: async () => source.store(),
+    openTarget: async () => {
+      const store = target.store();
+      open++;
+      return Object.assign(Object.create(store) as MailStore, {
+        async append(this: MailStore, path: string, items: readonly AppendItem[]): Promise<AppendOutcome[]> {
+          const crowded = open > 1;
+          // Both workers ask before either is answered.
+          await sleep(20);
+          if (crowded) {
+            refusals++;
+            throw new MailshiftError('CONN_TOO_MANY', { host: 'imap.example.com', detail: '[LIMIT] Maximum number of connections from user+IP exceeded' });
+          }
+          return store.append.call(this, path, items);
+        },
+        async close(this: MailStore): Promise<void> {
+          open--;
+          await store.close.call(this);
+        },
+      });
+    },
+    state: new MemoryState(), clock: { now: () => Date.now(), sleep: async () => undefined }, byteBudget: new ByteBudget(64 * 1024 * 1024),
+  }, {
+    ...DEFAULT_SYNC_OPTIONS, rules: {}, dryRun: false, verify: true, maxRetries: 0,
+    folderConcurrency: 2, messagesPerFolderWorker: 2, sourceLabel: 'source', targetLabel: 'target',
+  });
+  assert.equal(refusals, 2, 'both workers were refused once');
+  assert.equal(report.status, 'completed', JSON.stringify(report.errors));
+  assert.equal(report.totals.transferred, 12);
+  assert.equal(report.totals.retries, 0);
+  assert.equal(report.verification?.consistent, true);
+  for (const folder of ['Alpha', 'Beta', 'Gamma', 'Delta']) assert.equal(target.folders.get(folder)?.messages.size, 3, `${folder}: every message once`);
+  assert.ok(report.warnings.some((w) => w.endsWith('went on with 1 folder worker(s) instead of 2.')), report.warnings.join('\n'));
 });

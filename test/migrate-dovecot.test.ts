@@ -14,7 +14,7 @@ import { connectionArgs, runCli } from './support/cli.js';
 import { byFolder, toExchange } from './support/mailbox-compare.js';
 
 const PASS = { source: 'src-pass', target: 'dst-pass' };
-const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'full', 'frank', 'gina', 'hank'].map((u) => `${u}@example.com`);
+const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'full', 'frank', 'gina', 'hank', 'ivy'].map((u) => `${u}@example.com`);
 let source: DovecotServer;
 let target: DovecotServer;
 let plainTarget: DovecotServer;
@@ -202,6 +202,32 @@ test('--users CSV: admin (master user) logins on the source, per-user target cre
     const src = await readMailbox(source, { user, password: PASS.source });
     const dst = await readMailbox(target, { user, password: PASS.target });
     assert.deepEqual(nonEmpty(byFolder(dst)), nonEmpty(byFolder(src, toExchange)));
+  }
+});
+
+test('a source that allows 2 connections per account: the folders are copied by the workers it accepted, with a warning, not a failure', async () => {
+  // Three folder workers want 6 source connections (control + fetch each), and each needs at least
+  // its control connection, so at least one is refused: when it opens, or (its control connection
+  // logged in first) the first worker's fetch connection, and that worker reads through its
+  // control connection. Either way 1 or 2 workers go on.
+  const limited = await startDovecot({ name: 'mig-limit', folderStyle: 'dovecot', maxUserIpConnections: 2, users: [{ user: 'ivy@example.com', password: PASS.source }] });
+  try {
+    const user = 'ivy@example.com';
+    await fillMailbox(limited, { user, password: PASS.source }, generateCorpus({ messages: 1100, seed: 91 }), { connections: 1 });
+    const before = await readMailbox(limited, { user, password: PASS.source });
+    assert.ok(new Set(before.map((m) => m.folder)).size >= 3, 'enough folders for three workers');
+    const result = await runCli(['migrate', ...connectionArgs(limited, user, target, user), '--folder-concurrency', '3', '--state', join(work, 'ivy.sqlite'), '--json'], env);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    const report = JSON.parse(result.stdout) as { status: string; warnings: string[]; totals: { transferred: number; retries: number }; verification: { consistent: boolean } };
+    assert.equal(report.status, 'completed');
+    assert.equal(report.totals.transferred, before.length);
+    assert.equal(report.totals.retries, 0, 'no attempt failed on the refusals');
+    assert.equal(report.verification.consistent, true);
+    assert.ok(report.warnings.some((w) => /refused more connections for this account .*mail_max_userip_connections=2.*went on with [12] folder worker\(s\) instead of 3/.test(w)), report.warnings.join('\n'));
+    const copied = await readMailbox(target, { user, password: PASS.target });
+    assert.deepEqual(nonEmpty(byFolder(copied)), nonEmpty(byFolder(before, toExchange)), 'every message once, flags and dates kept');
+  } finally {
+    await limited.stop();
   }
 });
 

@@ -124,7 +124,12 @@ export const ERROR_CATALOG = {
   CONN_TOO_MANY: {
     scope: 'mailbox', retry: 'after-backoff', class: 'connection',
     message: 'The server {host} refused the connection: too many connections for this account.',
-    remediation: 'Lower the number of concurrent connections (--folder-concurrency, --concurrency, endpoint limits) or raise the server\'s per-user connection limit (Dovecot: mail_max_userip_connections). A migration needs 1 connection per account on the source and 2 on the target; a store reads through its control connection when the server refuses it a second one.',
+    remediation: 'Lower the number of concurrent connections (--folder-concurrency, --concurrency, endpoint limits) or raise the server\'s per-user connection limit (Dovecot: mail_max_userip_connections). A migration needs 1 connection per account on the source and 2 on the target; folder workers beyond what the server allows are dropped with a warning (CONN_LIMIT_REACHED).',
+  },
+  CONN_LIMIT_REACHED: {
+    scope: 'mailbox', retry: 'never', class: 'connection',
+    message: 'The server {host} refused more connections for this account ({detail}); the migration went on with {workers} folder worker(s) instead of {wanted}.',
+    remediation: 'Nothing was lost: every folder was copied over the connections the server accepted, only fewer at a time. Each folder worker uses two connections per server; to avoid the refused logins, lower --folder-concurrency or raise the server\'s per-user limit (Dovecot: mail_max_userip_connections).',
   },
   TLS_EXPECTED: {
     scope: 'endpoint', retry: 'never', class: 'tls',

@@ -2,7 +2,7 @@
  * Migrates one mailbox: plans folders, creates what is missing, syncs folder by folder, and on a
  * transient failure reconnects and resumes from the ledger (imapflow connections are single-use).
  */
-import { MailshiftError, isMailshiftError } from '../domain/errors.js';
+import { MailshiftError, isConnectionLimit, isMailshiftError } from '../domain/errors.js';
 import type { FolderPlan, FolderPlanEntry, FolderRules } from './folder-mapping.js';
 import { planFolders } from './folder-mapping.js';
 import type { FolderReport, MigrationReport, ReportedError, SkippedItem, VerifyResult } from './migration-report.js';
@@ -130,6 +130,9 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
   let retries = 0;
   let fatal: MailshiftError | null = null;
   const restarts = new Map<string, number>();
+  // Folder workers the servers gave connections to, once one was refused: later attempts of this
+  // run ask for no more than that.
+  let workerLimit = Number.POSITIVE_INFINITY;
   const warn = (message: string): void => {
     if (!warnings.includes(message)) warnings.push(message);
     observer.onWarning?.(message);
@@ -145,10 +148,13 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       const opening = (async () => {
         // Both at once: on a WAN each connect is several round trips (TCP, TLS, LOGIN).
         const [extraSource, extraTarget] = await Promise.allSettled([deps.openSource(FETCH_AHEAD), deps.openTarget()]);
-        for (const opened of [extraSource, extraTarget]) if (opened.status === 'fulfilled') extraStores.push(opened.value);
-        if (extraSource.status === 'rejected') throw extraSource.reason;
-        if (extraTarget.status === 'rejected') throw extraTarget.reason;
-        return { source: extraSource.value, target: extraTarget.value };
+        if (extraSource.status === 'fulfilled' && extraTarget.status === 'fulfilled') {
+          extraStores.push(extraSource.value, extraTarget.value);
+          return { source: extraSource.value, target: extraTarget.value };
+        }
+        // Half a pair is of no use to a worker: its connections go back to the server at once.
+        await Promise.all([extraSource, extraTarget].map((opened) => (opened.status === 'fulfilled' ? closeQuietly(opened.value) : undefined)));
+        throw extraSource.status === 'rejected' ? extraSource.reason : (extraTarget as PromiseRejectedResult).reason;
       })();
       pendingOpens.push(opening.catch(() => undefined));
       return opening;
@@ -186,7 +192,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       }
       // The other folder workers connect while the folders are being created.
       const toSync = plan.folders.filter((f) => f.selectable && !done.has(f.sourcePath));
-      const expectedWorkers = folderWorkers(toSync, counts, counts.size > 0 ? await state.entryCounts() : new Map(), options);
+      const expectedWorkers = Math.min(workerLimit, folderWorkers(toSync, counts, counts.size > 0 ? await state.entryCounts() : new Map(), options));
       const extraPairs = Array.from({ length: Math.max(0, expectedWorkers - 1) }, () => {
         const opening = openPair();
         opening.catch(() => undefined);
@@ -241,12 +247,58 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       const workerCount = Math.max(1, Math.min(expectedWorkers, queue.length));
       const pairs: Array<{ source: MailStore; target: MailStore }> = [{ source, target }];
       let firstFailure: MailshiftError | null = null;
+      let refused: MailshiftError | null = null;
+      let lostWorkers = 0;
+      // Workers that gave up their connections after a refusal, and the closing of those.
+      const retired = new Set<number>();
+      const releases: Array<Promise<unknown>> = [];
       const runWorker = async (index: number): Promise<void> => {
-        if (index > 0) pairs[index] = await (extraPairs[index - 1] ?? openPair());
+        if (index > 0 && !pairs[index]) {
+          try {
+            pairs[index] = await (extraPairs[index - 1] ?? openPair());
+          } catch (err) {
+            // A server that allows fewer connections per account than the workers want (a
+            // per-user limit, throttling) still serves the ones it accepted: this worker takes no
+            // folder, and the others copy them all.
+            const e = asMailshiftError(err);
+            if (!isConnectionLimit(e)) throw e;
+            refused ??= e;
+            lostWorkers++;
+            return;
+          }
+        }
         const pair = pairs[index]!;
+        let releasesSeen = 0;
         for (let folder = queue.shift(); folder; folder = queue.shift()) {
           if (attemptAbort.signal.aborted) return;
-          await syncWithRestarts(pair.source, pair.target, folder, attemptAbort.signal);
+          try {
+            await syncWithRestarts(pair.source, pair.target, folder, attemptAbort.signal);
+          } catch (err) {
+            // The same refusal can come later, from a connection a store opens on first use (its
+            // fetch or APPEND connection, which the other workers' logins may have beaten to the
+            // server's limit). Unless this is the last worker with connections, the folder goes
+            // back to the queue, to be resumed by another worker from the ledger as a restart
+            // would (nothing is in flight any more).
+            const e = asMailshiftError(err);
+            if (!isConnectionLimit(e)) throw err;
+            queue.unshift(folder);
+            refused ??= e;
+            const others = pairs.some((p, i) => p !== undefined && i !== index && !retired.has(i));
+            if (!others) {
+              // The last worker: connections other workers gave up since its last try may have
+              // been what the server was counting. Once they are closed, it tries again.
+              if (releases.length === releasesSeen) throw err;
+              releasesSeen = releases.length;
+              await Promise.all(releases);
+              continue;
+            }
+            lostWorkers++;
+            retired.add(index);
+            const release = Promise.all([closeQuietly(pair.source), closeQuietly(pair.target)]);
+            releases.push(release);
+            await release;
+            return;
+          }
         }
       };
       const syncWithRestarts = async (from: MailStore, to: MailStore, folder: FolderPlanEntry, signal: AbortSignal): Promise<void> => {
@@ -284,22 +336,43 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
           }
         }
       };
-      const outcomes = await Promise.allSettled(Array.from({ length: workerCount }, (_, i) => runWorker(i).catch((err: unknown) => {
+      const settle = (i: number): Promise<void> => runWorker(i).catch((err: unknown) => {
         // The first failure stops the other workers between batches; the attempt is then retried or failed as a whole.
         firstFailure ??= asMailshiftError(err);
         attemptAbort.abort(firstFailure);
         throw err;
-      })));
+      });
+      let outcomes = await Promise.allSettled(Array.from({ length: workerCount }, (_, i) => settle(i)));
+      // A folder handed back by a worker that lost its connections after the others had finished.
+      const survivor = (): number => pairs.findIndex((p, i) => p !== undefined && !retired.has(i));
+      while (queue.length > 0 && !attemptAbort.signal.aborted && outcomes.every((o) => o.status === 'fulfilled') && survivor() >= 0) {
+        outcomes = await Promise.allSettled([settle(survivor())]);
+      }
       deps.signal?.removeEventListener('abort', onOuterAbort);
+      if (refused) {
+        const accepted = workerCount - lostWorkers;
+        workerLimit = Math.min(workerLimit, accepted);
+        const e: MailshiftError = refused;
+        warn(new MailshiftError('CONN_LIMIT_REACHED', { host: String(e.params.host ?? ''), detail: String(e.params.detail ?? e.message), workers: accepted, wanted: workerCount }).message);
+        deps.logger?.log('warn', 'a server refused a folder worker\'s connections; the others copied its folders', { code: e.code, message: e.message });
+      }
+      // Never report a run complete with folders it did not copy (workers stop between folders
+      // when the run is stopped).
+      if (queue.length > 0 && outcomes.every((o) => o.status === 'fulfilled')) {
+        throw asMailshiftError(attemptAbort.signal.reason ?? new Error(`${queue.length} folder(s) were left uncopied`));
+      }
       if (outcomes.some((o) => o.status === 'rejected')) throw firstFailure ?? new MailshiftError('INTERNAL', { detail: 'a folder worker failed' });
 
       for (const [folder, keywords] of droppedKeywords) {
         warn(new MailshiftError('MSG_KEYWORDS_DROPPED', { folder, keywords: [...keywords].join(' ') }).message);
       }
       // The other folder workers' connections sit idle from here on (the verification below uses
-      // the first pair): give them back to the servers now, not after a long verification.
+      // one pair, the first unless it gave its connections up): give them back to the servers now,
+      // not after a long verification.
+      const kept = pairs[survivor()] ?? { source, target };
       await Promise.all(pendingOpens);
-      await Promise.all(extraStores.splice(0).map(closeQuietly));
+      await Promise.all(extraStores.splice(0).filter((store) => store !== kept.source && store !== kept.target).map(closeQuietly));
+      extraStores.push(...[kept.source, kept.target].filter((store) => store !== source && store !== target));
       if (options.verify && !options.dryRun) {
         const expectedAbsent = new Map<string, Set<number>>();
         for (const item of skippedItems) {
@@ -308,7 +381,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
           expectedAbsent.set(item.folder, set);
         }
         const verified = plan.folders.filter((f) => done.has(f.sourcePath) && !errors.some((e) => e.folder === f.sourcePath));
-        verification = await verifyMailbox(source, target, verified, {
+        verification = await verifyMailbox(kept.source, kept.target, verified, {
           deep: false, since: options.since, maxMessageSize: options.maxMessageSize, expectedAbsent,
         });
       }
