@@ -252,6 +252,10 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       // Workers that gave up their connections after a refusal, and the closing of those.
       const retired = new Set<number>();
       const releases: Array<Promise<unknown>> = [];
+      const noteRefusal = (e: MailshiftError): void => {
+        refused ??= e;
+        deps.logger?.log('warn', 'a server refused a folder worker\'s connections; the other workers take its folders', { code: e.code, message: e.message });
+      };
       const runWorker = async (index: number): Promise<void> => {
         if (index > 0 && !pairs[index]) {
           try {
@@ -262,7 +266,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
             // folder, and the others copy them all.
             const e = asMailshiftError(err);
             if (!isConnectionLimit(e)) throw e;
-            refused ??= e;
+            noteRefusal(e);
             lostWorkers++;
             return;
           }
@@ -282,7 +286,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
             const e = asMailshiftError(err);
             if (!isConnectionLimit(e)) throw err;
             queue.unshift(folder);
-            refused ??= e;
+            noteRefusal(e);
             const others = pairs.some((p, i) => p !== undefined && i !== index && !retired.has(i));
             if (!others) {
               // The last worker: connections other workers gave up since its last try may have
@@ -354,7 +358,6 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
         workerLimit = Math.min(workerLimit, accepted);
         const e: MailshiftError = refused;
         warn(new MailshiftError('CONN_LIMIT_REACHED', { host: String(e.params.host ?? ''), detail: String(e.params.detail ?? e.message), workers: accepted, wanted: workerCount }).message);
-        deps.logger?.log('warn', 'a server refused a folder worker\'s connections; the others copied its folders', { code: e.code, message: e.message });
       }
       // Never report a run complete with folders it did not copy (workers stop between folders
       // when the run is stopped).
