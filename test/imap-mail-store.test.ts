@@ -215,6 +215,31 @@ describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'n
     }
   });
 
+  test("appendOver 'control': one APPEND per message on the control connection, APPENDUIDs, flags and dates; TRYCREATE as the writer reports it", async () => {
+    const logins = async (): Promise<number> => (await readFile(server.logFile, 'utf8')).split('\n').filter((l) => l.includes('Login: user=<alice>')).length;
+    const before = await logins();
+    const s = await openMailStore(settingsFor(server, 'alice', PASSWORD, 'ssl'), { side: 'target' }, { appendOver: 'control' });
+    try {
+      await s.createFolder('Control');
+      await s.openFolder('Control', { readOnly: false });
+      s.prepare?.('append');
+      const items = makeItems(4);
+      const out = await s.append('Control', items);
+      assert.equal(out.length, 4);
+      assert.ok(out.every((o, i) => o.uid === i + 1 && o.uidValidity !== null), JSON.stringify(out, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
+      const stored = await collect(s.fetchMessages(out.map((o) => o.uid as number)));
+      assert.deepEqual(stored.map((m) => m.raw.toString('latin1')), items.map((m) => m.raw.toString('latin1')));
+      assert.deepEqual(stored.map((m) => sortedFlags(m.flags)), items.map((m) => sortedFlags(m.flags)));
+      assert.deepEqual(stored.map((m) => m.internalDate), items.map((m) => m.internalDate));
+      const missing = await rejectsWith(s.append('Nowhere', makeItems(1)), 'IMAP_PROTOCOL', [PASSWORD]);
+      assert.equal(missing.params.responseCode, 'TRYCREATE');
+      // The reads above used the fetch connection; the APPENDs opened none.
+      assert.equal(await logins() - before, 2);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('a server that allows the account one connection: reads go through the control connection, same bytes', async () => {
     const single = await startDovecot({ name: 'imap-store-single', folderStyle: 'dovecot', maxUserIpConnections: 1, users: [{ user: 'dora', password: PASSWORD }] });
     const failedLogins = async (): Promise<number> => (await readFile(single.logFile, 'utf8')).split('\n').filter((l) => l.includes('Maximum number of connections')).length;

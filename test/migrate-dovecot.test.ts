@@ -231,6 +231,32 @@ test('a source that allows 2 connections per account: the folders are copied by 
   }
 });
 
+test('a target that allows 1 connection per account: after one refused attempt the messages are appended over the control connection', async () => {
+  const single = await startDovecot({ name: 'mig-single', folderStyle: 'exchange', maxUserIpConnections: 1, users: [{ user: 'ivy@example.com', password: PASS.target }] });
+  try {
+    const user = 'ivy@example.com';
+    await fillMailbox(source, { user, password: PASS.source }, generateCorpus({ messages: 60, seed: 92 }));
+    const before = await readMailbox(source, { user, password: PASS.source });
+    const state = join(work, 'ivy-single.sqlite');
+    const result = await runCli(['migrate', ...connectionArgs(source, user, single, user), '--retries', '2', '--state', state, '--json'], env);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    const report = JSON.parse(result.stdout) as { status: string; warnings: string[]; totals: { transferred: number; retries: number }; verification: { consistent: boolean } };
+    assert.equal(report.status, 'completed');
+    assert.equal(report.totals.transferred, before.length);
+    assert.equal(report.totals.retries, 1, 'the attempt that found out');
+    assert.equal(report.verification.consistent, true);
+    assert.ok(report.warnings.some((w) => /allows this account only one connection .*mail_max_userip_connections=1.*appended over it one command at a time/.test(w)), report.warnings.join('\n'));
+    const copied = await readMailbox(single, { user, password: PASS.target });
+    assert.deepEqual(nonEmpty(byFolder(copied)), nonEmpty(byFolder(before, toExchange)), 'every message once, flags and dates kept');
+    // A second run copies nothing.
+    const again = await runCli(['migrate', ...connectionArgs(source, user, single, user), '--retries', '2', '--state', state, '--json'], env);
+    assert.equal(again.code, 0, again.stderr + again.stdout);
+    assert.equal((JSON.parse(again.stdout) as { totals: { transferred: number } }).totals.transferred, 0);
+  } finally {
+    await single.stop();
+  }
+});
+
 test('verify finds what is missing, duplicated and changed on the target, and exits 8', async () => {
   const user = 'gina@example.com';
   await fillMailbox(source, { user, password: PASS.source }, generateCorpus({ messages: 30, seed: 77 }));

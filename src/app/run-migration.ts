@@ -53,7 +53,7 @@ export interface RunMigrationInput {
 
 export async function runMigration(input: RunMigrationInput): Promise<MigrationReport> {
   const clock = input.clock ?? systemClock;
-  const openRaw = input.openStore ?? ((settings, side, options) => openMailStore(settings, { side }, {}, options?.prepare));
+  const openRaw = input.openStore ?? ((settings, side, options) => openMailStore(settings, { side }, options?.appendOnControl ? { appendOver: 'control' } : {}, options?.prepare));
   const open = async (settings: ConnectionSettings, side: 'source' | 'target', options?: OpenOptions): Promise<MailStore> => withCrashInjection(await openRaw(settings, side, options));
   const label = `${describeAccount(input.source)} -> ${describeAccount(input.target)}`;
   const mailboxId = await ensureMailbox(input.db, {

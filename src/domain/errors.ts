@@ -124,12 +124,17 @@ export const ERROR_CATALOG = {
   CONN_TOO_MANY: {
     scope: 'mailbox', retry: 'after-backoff', class: 'connection',
     message: 'The server {host} refused the connection: too many connections for this account.',
-    remediation: 'Lower the number of concurrent connections (--folder-concurrency, --concurrency, endpoint limits) or raise the server\'s per-user connection limit (Dovecot: mail_max_userip_connections). A migration needs 1 connection per account on the source and 2 on the target; folder workers beyond what the server allows are dropped with a warning (CONN_LIMIT_REACHED).',
+    remediation: 'Lower the number of concurrent connections (--folder-concurrency, --concurrency, endpoint limits) or raise the server\'s per-user connection limit (Dovecot: mail_max_userip_connections). mailshift copies with as few as 1 connection per account on each server, slower; folder workers beyond what a server allows are dropped with a warning (CONN_LIMIT_REACHED), and a target allowing 1 gets its messages over that one (CONN_SINGLE_CONNECTION).',
   },
   CONN_LIMIT_REACHED: {
     scope: 'mailbox', retry: 'never', class: 'connection',
     message: 'The server {host} refused more connections for this account ({detail}); the migration went on with {workers} folder worker(s) instead of {wanted}.',
     remediation: 'Nothing was lost: every folder was copied over the connections the server accepted, only fewer at a time. Each folder worker uses two connections per server; to avoid the refused logins, lower --folder-concurrency or raise the server\'s per-user limit (Dovecot: mail_max_userip_connections).',
+  },
+  CONN_SINGLE_CONNECTION: {
+    scope: 'mailbox', retry: 'never', class: 'connection',
+    message: 'The server {host} allows this account only one connection ({detail}); the messages are appended over it one command at a time, which is slower.',
+    remediation: 'Nothing was lost. To copy at full speed, allow the migration account at least 2 connections on this server (Dovecot: mail_max_userip_connections), and 2 more per extra folder worker (--folder-concurrency).',
   },
   TLS_EXPECTED: {
     scope: 'endpoint', retry: 'never', class: 'tls',

@@ -18,6 +18,8 @@ import { verifyMailbox } from './verify.js';
 export interface OpenOptions {
   /** Opened alongside the store's own connection rather than after it, where the adapter can. */
   prepare?: ReadonlyArray<'fetch' | 'append'>;
+  /** APPEND over the store's own connection: the server allows the account no second one. */
+  appendOnControl?: boolean;
 }
 
 export interface MigrationDeps {
@@ -133,6 +135,9 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
   // Folder workers the servers gave connections to, once one was refused: later attempts of this
   // run ask for no more than that.
   let workerLimit = Number.POSITIVE_INFINITY;
+  // The target refused an APPEND connection to a worker that held nothing but its control
+  // connection: from the next attempt on, APPENDs go over that one.
+  let appendOnControl = false;
   const warn = (message: string): void => {
     if (!warnings.includes(message)) warnings.push(message);
     observer.onWarning?.(message);
@@ -147,7 +152,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
     const openPair = (): Promise<{ source: MailStore; target: MailStore }> => {
       const opening = (async () => {
         // Both at once: on a WAN each connect is several round trips (TCP, TLS, LOGIN).
-        const [extraSource, extraTarget] = await Promise.allSettled([deps.openSource(FETCH_AHEAD), deps.openTarget()]);
+        const [extraSource, extraTarget] = await Promise.allSettled([deps.openSource(FETCH_AHEAD), deps.openTarget(appendOnControl ? { appendOnControl } : undefined)]);
         if (extraSource.status === 'fulfilled' && extraTarget.status === 'fulfilled') {
           extraStores.push(extraSource.value, extraTarget.value);
           return { source: extraSource.value, target: extraTarget.value };
@@ -162,7 +167,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
     try {
       deps.signal?.throwIfAborted();
       // Both at once: on a WAN each connect is several round trips (TCP, TLS, capabilities, LOGIN).
-      const [openedSource, openedTarget] = await Promise.allSettled([deps.openSource(FETCH_AHEAD), deps.openTarget()]);
+      const [openedSource, openedTarget] = await Promise.allSettled([deps.openSource(FETCH_AHEAD), deps.openTarget(appendOnControl ? { appendOnControl } : undefined)]);
       if (openedSource.status === 'fulfilled') source = openedSource.value;
       if (openedTarget.status === 'fulfilled') target = openedTarget.value;
       if (openedSource.status === 'rejected') throw openedSource.reason;
@@ -291,7 +296,13 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
             if (!others) {
               // The last worker: connections other workers gave up since its last try may have
               // been what the server was counting. Once they are closed, it tries again.
-              if (releases.length === releasesSeen) throw err;
+              if (releases.length === releasesSeen) {
+                if (e.params.side === 'target' && !appendOnControl) {
+                  appendOnControl = true;
+                  warn(new MailshiftError('CONN_SINGLE_CONNECTION', { host: String(e.params.host ?? ''), detail: String(e.params.detail ?? e.message) }).message);
+                }
+                throw err;
+              }
               releasesSeen = releases.length;
               await Promise.all(releases);
               continue;

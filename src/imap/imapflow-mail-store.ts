@@ -41,6 +41,12 @@ export interface MailStoreOptions {
   metaPerFetch?: number;
   /** Options for the append connection (benchmarks force a mode here). */
   append?: AppendWriterOptions;
+  /**
+   * 'connection' (default): APPENDs go to the pipelined writer on a connection of their own.
+   * 'control': one APPEND per message on the control connection, for a server that allows the
+   * account no second connection (slower: a round trip per message).
+   */
+  appendOver?: 'connection' | 'control';
 }
 
 const LOGOUT_TIMEOUT_MS = 5000;
@@ -376,7 +382,7 @@ class ImapFlowMailStore implements MailStore {
   }
 
   prepare(use: 'fetch' | 'append'): void {
-    if (this.closed) return;
+    if (this.closed || (use === 'append' && this.options.appendOver === 'control')) return;
     // Not cached when it fails (see appendWriter and fetchReader): the first real call retries.
     if (use === 'append') this.appendWriter().catch(() => undefined);
     else if (this.rawFetch) this.fetchReader().catch(() => undefined);
@@ -435,8 +441,46 @@ class ImapFlowMailStore implements MailStore {
 
   async append(folder: string, items: readonly AppendItem[]): Promise<AppendOutcome[]> {
     if (items.length === 0) return [];
+    if (this.options.appendOver === 'control') return this.appendOnControl(folder, items);
     const writer = await this.appendWriter();
     return writer.appendOrThrow(folder, items);
+  }
+
+  /** One APPEND per message on the control connection; errors as the pipelined writer reports them. */
+  private async appendOnControl(folder: string, items: readonly AppendItem[]): Promise<AppendOutcome[]> {
+    const outcomes: AppendOutcome[] = [];
+    for (const [index, item] of items.entries()) {
+      let result;
+      try {
+        result = await this.client.append(folder, item.raw, [...item.flags], new Date(item.internalDate));
+      } catch (err) {
+        throw this.appendFailure(err, folder, index);
+      }
+      // imapflow answers undefined when the session is no longer authenticated.
+      if (!result) throw this.fail(Object.assign(new Error('Connection not available'), { code: 'NoConnection' }), folder);
+      outcomes.push({ uid: result.uid ?? null, uidValidity: result.uidValidity ?? null });
+    }
+    return outcomes;
+  }
+
+  private appendFailure(err: unknown, folder: string, index: number): MailshiftError {
+    const rec = err as { serverResponseCode?: string; responseStatus?: string; responseText?: string };
+    const params = { host: this.ctx.host, port: this.ctx.port, user: this.ctx.user, side: this.ctx.side, folder };
+    if (rec.serverResponseCode === 'TRYCREATE') {
+      // RFC 3501 §6.3.11: the folder does not exist; the engine creates it and retries.
+      return new MailshiftError('IMAP_PROTOCOL', { ...params, detail: `TRYCREATE: the folder "${folder}" does not exist`, responseCode: 'TRYCREATE' }, { cause: err });
+    }
+    if (rec.serverResponseCode === 'APPENDLIMIT') {
+      return new MailshiftError('TARGET_APPEND_REJECTED', { ...params, detail: (err as Error).message, responseCode: 'APPENDLIMIT', index }, { cause: err });
+    }
+    const classified = this.fail(err, folder);
+    if (rec.responseStatus === 'NO' && classified.code === 'IMAP_PROTOCOL') {
+      // A plain NO to one APPEND is about that message (size, content, policy).
+      const detail = String(classified.params.detail ?? rec.responseText ?? '');
+      const withCode = rec.serverResponseCode ? { ...params, detail, responseCode: rec.serverResponseCode, index } : { ...params, detail, index };
+      return new MailshiftError('TARGET_APPEND_REJECTED', withCode, { cause: err });
+    }
+    return classified;
   }
 
   async close(): Promise<void> {
