@@ -205,6 +205,18 @@ test('--users CSV: admin (master user) logins on the source, per-user target cre
   }
 });
 
+/** Runs `migrate --json`, which must complete and verify with these totals and a warning matching `warning`. */
+async function migrateCompletes(args: string[], expected: { transferred: number; retries: number; warning: RegExp }): Promise<void> {
+  const result = await runCli(args, env);
+  assert.equal(result.code, 0, result.stderr + result.stdout);
+  const report = JSON.parse(result.stdout) as { status: string; warnings: string[]; totals: { transferred: number; retries: number }; verification: { consistent: boolean } };
+  assert.equal(report.status, 'completed');
+  assert.equal(report.totals.transferred, expected.transferred);
+  assert.equal(report.totals.retries, expected.retries);
+  assert.equal(report.verification.consistent, true);
+  assert.ok(report.warnings.some((w) => expected.warning.test(w)), report.warnings.join('\n'));
+}
+
 test('a source that allows 2 connections per account: the folders are copied by the workers it accepted, with a warning, not a failure', async () => {
   // Three folder workers want 6 source connections (control + fetch each), and each needs at least
   // its control connection, so at least one is refused: when it opens, or (its control connection
@@ -216,14 +228,9 @@ test('a source that allows 2 connections per account: the folders are copied by 
     await fillMailbox(limited, { user, password: PASS.source }, generateCorpus({ messages: 1100, seed: 91 }), { connections: 1 });
     const before = await readMailbox(limited, { user, password: PASS.source });
     assert.ok(new Set(before.map((m) => m.folder)).size >= 3, 'enough folders for three workers');
-    const result = await runCli(['migrate', ...connectionArgs(limited, user, target, user), '--folder-concurrency', '3', '--state', join(work, 'ivy.sqlite'), '--json'], env);
-    assert.equal(result.code, 0, result.stderr + result.stdout);
-    const report = JSON.parse(result.stdout) as { status: string; warnings: string[]; totals: { transferred: number; retries: number }; verification: { consistent: boolean } };
-    assert.equal(report.status, 'completed');
-    assert.equal(report.totals.transferred, before.length);
-    assert.equal(report.totals.retries, 0, 'no attempt failed on the refusals');
-    assert.equal(report.verification.consistent, true);
-    assert.ok(report.warnings.some((w) => /refused more connections for this account .*mail_max_userip_connections=2.*went on with [12] folder worker\(s\) instead of 3/.test(w)), report.warnings.join('\n'));
+    await migrateCompletes(['migrate', ...connectionArgs(limited, user, target, user), '--folder-concurrency', '3', '--state', join(work, 'ivy.sqlite'), '--json'], {
+      transferred: before.length, retries: 0, warning: /refused more connections for this account .*mail_max_userip_connections=2.*went on with [12] folder worker\(s\) instead of 3/,
+    });
     const copied = await readMailbox(target, { user, password: PASS.target });
     assert.deepEqual(nonEmpty(byFolder(copied)), nonEmpty(byFolder(before, toExchange)), 'every message once, flags and dates kept');
   } finally {
@@ -238,14 +245,10 @@ test('a target that allows 1 connection per account: after one refused attempt t
     await fillMailbox(source, { user, password: PASS.source }, generateCorpus({ messages: 60, seed: 92 }));
     const before = await readMailbox(source, { user, password: PASS.source });
     const state = join(work, 'ivy-single.sqlite');
-    const result = await runCli(['migrate', ...connectionArgs(source, user, single, user), '--retries', '2', '--state', state, '--json'], env);
-    assert.equal(result.code, 0, result.stderr + result.stdout);
-    const report = JSON.parse(result.stdout) as { status: string; warnings: string[]; totals: { transferred: number; retries: number }; verification: { consistent: boolean } };
-    assert.equal(report.status, 'completed');
-    assert.equal(report.totals.transferred, before.length);
-    assert.equal(report.totals.retries, 1, 'the attempt that found out');
-    assert.equal(report.verification.consistent, true);
-    assert.ok(report.warnings.some((w) => /allows this account only one connection .*mail_max_userip_connections=1.*appended over it one command at a time/.test(w)), report.warnings.join('\n'));
+    // One retry: the attempt that found out.
+    await migrateCompletes(['migrate', ...connectionArgs(source, user, single, user), '--retries', '2', '--state', state, '--json'], {
+      transferred: before.length, retries: 1, warning: /allows this account only one connection .*mail_max_userip_connections=1.*appended over it one command at a time/,
+    });
     const copied = await readMailbox(single, { user, password: PASS.target });
     assert.deepEqual(nonEmpty(byFolder(copied)), nonEmpty(byFolder(before, toExchange)), 'every message once, flags and dates kept');
     // A second run copies nothing.
