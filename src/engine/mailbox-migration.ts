@@ -135,8 +135,9 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
   // Folder workers the servers gave connections to, once one was refused: later attempts of this
   // run ask for no more than that.
   let workerLimit = Number.POSITIVE_INFINITY;
-  // The target refused an APPEND connection to a worker that held nothing but its control
-  // connection: from the next attempt on, APPENDs go over that one.
+  // The target refused an APPEND connection (CONN_TOO_MANY; throttling is not about the number of
+  // connections) to a worker that held nothing but its control connection: from the next attempt
+  // on, APPENDs go over that one.
   let appendOnControl = false;
   const warn = (message: string): void => {
     if (!warnings.includes(message)) warnings.push(message);
@@ -297,7 +298,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
               // The last worker: connections other workers gave up since its last try may have
               // been what the server was counting. Once they are closed, it tries again.
               if (releases.length === releasesSeen) {
-                if (e.params.side === 'target' && !appendOnControl) {
+                if (e.code === 'CONN_TOO_MANY' && e.params.side === 'target' && !appendOnControl) {
                   appendOnControl = true;
                   warn(new MailshiftError('CONN_SINGLE_CONNECTION', { host: String(e.params.host ?? ''), detail: String(e.params.detail ?? e.message) }).message);
                 }
