@@ -145,6 +145,37 @@ test('complete: a runner settling the status at any moment meanwhile never finis
   }
 });
 
+test('a sync ending while `complete` runs: the user gets its final sync, whichever comes first', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'ms-batch-finish-'));
+  const ctx = await openBatchContext({ statePath: join(work, 'state.sqlite'), env: { MAILSHIFT_SECRET_KEY: 'd'.repeat(64) } });
+  const now = 8_000_000;
+  try {
+    const user = (email: string) => ({
+      row_number: 2, email_address: email, user_name: email, password_enc: 'x', user_root: null, target_user_name: null, target_password_enc: null, status: 'Queued',
+    });
+    const batch = await ctx.repo.createBatch({
+      name: 'Race', source_endpoint_id: 1, target_endpoint_id: 2, status: 'Synced', exclude_folders: '[]', since: null, max_message_size: 1, auto_start: 1,
+      start_after: null, complete_after: null, notify: '[]', incremental_interval_ms: 86_400_000, warnings: '[]',
+    }, [user('early@example.com'), user('late@example.com')], now);
+    await ctx.repo.updateUsersWhere(batch.id, ['Queued'], { status: 'IncrementalSyncing', lease_owner: 'h:1:runner', lease_until: now + 60_000 }, now);
+    const [early, late] = await ctx.repo.listUsers(batch.id);
+    const done = { status: 'IncrementalSynced' as const, lease_owner: null, lease_until: null, sync_requested: 0 };
+    // One sync ends before `complete`: its user is a synced one, which `complete` moves on.
+    assert.deepEqual(await ctx.repo.finishLeasedUser(early!.id, batch.id, 'h:1:runner', done, now, true), { updated: true, status: 'IncrementalSynced' });
+    // `complete` runs while the other is still syncing (leased: left alone)...
+    await ctx.repo.startCompleting(batch.id, now + 1);
+    // ...and that sync ends after it, having read the batch as Synced when it began to finish.
+    assert.deepEqual(await ctx.repo.finishLeasedUser(late!.id, batch.id, 'h:1:runner', done, now + 2, true), { updated: true, status: 'Completing' });
+    assert.deepEqual((await ctx.repo.listUsers(batch.id)).map((u) => [u.email_address, u.status, u.sync_requested, u.lease_owner]),
+      [['early@example.com', 'Completing', 1, null], ['late@example.com', 'Completing', 1, null]]);
+    // A lease lost meanwhile (reclaimed) writes nothing.
+    assert.equal((await ctx.repo.finishLeasedUser(late!.id, batch.id, 'h:1:runner', done, now + 3, true)).updated, false);
+  } finally {
+    await ctx.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
 test('--start-after: a scheduled batch is not claimed before its time; --complete-after: a synced batch completes itself once due', async () => {
   const work = mkdtempSync(join(tmpdir(), 'ms-batch-schedule-'));
   const base = await openBatchContext({ statePath: join(work, 'state.sqlite'), env: { MAILSHIFT_SECRET_KEY: 'd'.repeat(64) } });

@@ -349,6 +349,9 @@ export class BatchRunner {
     const failed = report ? report.status === 'failed' : true;
     const reportError: ReportedError | undefined = report ? (failed ? report.errors[report.errors.length - 1] : report.errors[0]) : undefined;
     let status: UserStatus;
+    // A sync that did not end the user's migration (an incremental or initial one) turns into a
+    // request for the final sync when the batch is Completing by the time this is written.
+    let toCompleting = false;
 
     if (entry.reason === 'stop' || batch.status === 'Stopping') {
       status = 'Stopped';
@@ -359,10 +362,7 @@ export class BatchRunner {
       Object.assign(patch, { sync_requested: claim.kind === 'initial' ? 0 : 1 });
     } else if (!failed && report) {
       status = claim.kind === 'initial' ? 'Synced' : claim.kind === 'final' ? 'Completed' : 'IncrementalSynced';
-      if (batch.status === 'Completing' && claim.kind !== 'final') {
-        status = 'Completing';
-        Object.assign(patch, { sync_requested: 1 });
-      }
+      toCompleting = claim.kind !== 'final';
       const e = report.errors[0];
       Object.assign(patch, {
         last_sync_at: now, next_sync_at: now + interval, attempts: 0,
@@ -385,14 +385,14 @@ export class BatchRunner {
         status = claim.kind === 'incremental' ? 'IncrementalFailed' : 'Failed';
         // An incremental sync that failed is tried again at the next interval (or on retry/sync-now).
         Object.assign(patch, { next_sync_at: claim.kind === 'incremental' ? now + interval : null, sync_requested: 0 });
-        if (claim.kind === 'incremental' && batch.status === 'Completing') status = 'Completing';
+        toCompleting = claim.kind === 'incremental';
       } else {
         status = claim.kind === 'initial' ? 'Queued' : claim.kind === 'final' ? 'Completing' : claim.previousStatus;
         Object.assign(patch, { next_sync_at: now + userBackoffMs(attempts, this.options.backoffBaseMs), sync_requested: 0 });
       }
     }
     patch.status = status;
-    await repo.updateLeasedUser(user.id, this.owner, patch, now);
+    status = (await repo.finishLeasedUser(user.id, batch.id, this.owner, patch, now, toCompleting)).status ?? status;
     this.log(`${user.email_address}: ${status}${patch.error_code ? ` (${String(patch.error_code)})` : ''}`);
     this.options.onUserFinished?.(user.email_address, status);
     await this.settle(batch.id);

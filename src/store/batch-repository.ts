@@ -171,6 +171,25 @@ export class BatchRepository {
     return Number(result.numUpdatedRows) > 0;
   }
 
+  /**
+   * Ends a leased user's sync with `patch`. With `toCompleting`, the user becomes Completing (its
+   * final sync requested) instead if the batch is Completing when this is written: the batch's status
+   * is read in the same write transaction as the user's, so a `batch complete` cannot fall between
+   * them and leave a user that was syncing at that moment without its final sync.
+   */
+  async finishLeasedUser(userId: number, batchId: number, owner: string, patch: Updateable<BatchUserTable>, now: number, toCompleting: boolean): Promise<{ updated: boolean; status: UserStatus | undefined }> {
+    return writeTransaction(this.db, async (trx) => {
+      let values = patch;
+      if (toCompleting) {
+        const batch = await trx.selectFrom('batches').select('status').where('id', '=', batchId).executeTakeFirst();
+        if (batch?.status === 'Completing') values = { ...patch, status: 'Completing', sync_requested: 1 };
+      }
+      const result = await trx.updateTable('batch_users').set({ ...values, updated_at: now })
+        .where('id', '=', userId).where('lease_owner', '=', owner).executeTakeFirst();
+      return { updated: Number(result.numUpdatedRows) > 0, status: values.status as UserStatus | undefined };
+    });
+  }
+
   async statusCounts(batchId: number): Promise<{ statuses: UserStatus[]; withErrors: boolean; leased: number }> {
     const rows = await this.db.selectFrom('batch_users').select(['status', 'error_code', 'lease_owner']).where('batch_id', '=', batchId).execute();
     return {
