@@ -6,6 +6,7 @@ import {
   isLegalUserTransition, parseDuration,
 } from '../src/batch/batch-status.js';
 import type { UserStatus } from '../src/batch/batch-status.js';
+import type { Endpoint } from '../src/endpoint/endpoint-model.js';
 import { isMailshiftError } from '../src/domain/errors.js';
 import { BatchRepository } from '../src/store/batch-repository.js';
 import { openSqliteStore } from '../src/store/open-sqlite.js';
@@ -172,6 +173,50 @@ test('a sync ending while `complete` runs: the user gets its final sync, whichev
     assert.equal((await ctx.repo.finishLeasedUser(late!.id, batch.id, 'h:1:runner', done, now + 3, true)).updated, false);
   } finally {
     await ctx.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('the runner: `complete` landing just after a finishing sync read the batch still gives that user its final sync', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'ms-batch-runner-race-'));
+  const base = await openBatchContext({ statePath: join(work, 'state.sqlite'), env: { MAILSHIFT_SECRET_KEY: 'd'.repeat(64) } });
+  const now = 9_000_000;
+  try {
+    const batch = await base.repo.createBatch({
+      name: 'Race2', source_endpoint_id: 1, target_endpoint_id: 2, status: 'Synced', exclude_folders: '[]', since: null, max_message_size: 1, auto_start: 1,
+      start_after: null, complete_after: null, notify: '[]', incremental_interval_ms: 86_400_000, warnings: '[]',
+    }, [{ row_number: 2, email_address: 'u@example.com', user_name: 'u@example.com', password_enc: 'x', user_root: null, target_user_name: null, target_password_enc: null }], now);
+    await base.repo.updateUsersWhere(batch.id, ['Queued'], { status: 'IncrementalSynced', sync_requested: 1 }, now);
+    // `batch complete` lands right after the runner, finishing the user's sync, has read the batch.
+    let completed = false;
+    const repo = new Proxy(base.repo, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== 'batchById' || typeof value !== 'function') return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        return async (id: number) => {
+          const read = await (value as (id: number) => Promise<unknown>).call(target, id);
+          if (!completed && /\bfinish\b/.test(new Error().stack ?? '')) {
+            completed = true;
+            await target.startCompleting(id, now + 1);
+          }
+          return read;
+        };
+      },
+    });
+    const finished = new Promise<UserStatus>((resolve) => {
+      // The sync itself fails (there are no endpoints here): an incremental sync that failed is
+      // followed by the final sync too when the batch is completing.
+      // The source endpoint's limits let the user be claimed; the target endpoint does not exist.
+      const byId = async (id: number): Promise<Endpoint | null> => (id === 1 ? { id: 1, name: 'src', maxConcurrentMigrations: 5, maxConcurrentIncrementalSyncs: 5 } as unknown as Endpoint : null);
+      const endpoints = { ...base.endpoints, byId };
+      const runner = new BatchRunner({ ...base, repo, endpoints, clock: { now: () => now, sleep: async () => undefined } }, { onlyBatchId: batch.id, onUserFinished: (_email, status) => resolve(status) });
+      void runner.tick();
+    });
+    assert.equal(await finished, 'Completing');
+    assert.ok(completed, 'complete ran between the read and the write');
+    assert.deepEqual((await base.repo.listUsers(batch.id)).map((u) => [u.status, u.sync_requested]), [['Completing', 1]]);
+  } finally {
+    await base.close();
     rmSync(work, { recursive: true, force: true });
   }
 });
