@@ -146,18 +146,33 @@ test('complete: a runner settling the status at any moment meanwhile never finis
   }
 });
 
-test('a sync ending while `complete` runs: the user gets its final sync, whichever comes first', async () => {
-  const work = mkdtempSync(join(tmpdir(), 'ms-batch-finish-'));
+/** A batch context on a fresh state database in a temporary directory, closed and removed after `body`. */
+async function withBatchContext(prefix: string, body: (ctx: Awaited<ReturnType<typeof openBatchContext>>) => Promise<void>): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), prefix));
   const ctx = await openBatchContext({ statePath: join(work, 'state.sqlite'), env: { MAILSHIFT_SECRET_KEY: 'd'.repeat(64) } });
-  const now = 8_000_000;
   try {
+    await body(ctx);
+  } finally {
+    await ctx.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** A batch row as `createBatch` takes it: endpoints 1 and 2, no schedule, daily incremental syncs. */
+function batchSpec(name: string, status: string) {
+  return {
+    name, source_endpoint_id: 1, target_endpoint_id: 2, status, exclude_folders: '[]', since: null, max_message_size: 1, auto_start: 1,
+    start_after: null, complete_after: null, notify: '[]', incremental_interval_ms: 86_400_000, warnings: '[]',
+  };
+}
+
+test('a sync ending while `complete` runs: the user gets its final sync, whichever comes first', async () => {
+  await withBatchContext('ms-batch-finish-', async (ctx) => {
+    const now = 8_000_000;
     const user = (email: string) => ({
       row_number: 2, email_address: email, user_name: email, password_enc: 'x', user_root: null, target_user_name: null, target_password_enc: null, status: 'Queued',
     });
-    const batch = await ctx.repo.createBatch({
-      name: 'Race', source_endpoint_id: 1, target_endpoint_id: 2, status: 'Synced', exclude_folders: '[]', since: null, max_message_size: 1, auto_start: 1,
-      start_after: null, complete_after: null, notify: '[]', incremental_interval_ms: 86_400_000, warnings: '[]',
-    }, [user('early@example.com'), user('late@example.com')], now);
+    const batch = await ctx.repo.createBatch(batchSpec('Race', 'Synced'), [user('early@example.com'), user('late@example.com')], now);
     await ctx.repo.updateUsersWhere(batch.id, ['Queued'], { status: 'IncrementalSyncing', lease_owner: 'h:1:runner', lease_until: now + 60_000 }, now);
     const [early, late] = await ctx.repo.listUsers(batch.id);
     const done = { status: 'IncrementalSynced' as const, lease_owner: null, lease_until: null, sync_requested: 0 };
@@ -171,21 +186,13 @@ test('a sync ending while `complete` runs: the user gets its final sync, whichev
       [['early@example.com', 'Completing', 1, null], ['late@example.com', 'Completing', 1, null]]);
     // A lease lost meanwhile (reclaimed) writes nothing.
     assert.equal((await ctx.repo.finishLeasedUser(late!.id, batch.id, 'h:1:runner', done, now + 3, true)).updated, false);
-  } finally {
-    await ctx.close();
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });
 
 test('the runner: `complete` landing just after a finishing sync read the batch still gives that user its final sync', async () => {
-  const work = mkdtempSync(join(tmpdir(), 'ms-batch-runner-race-'));
-  const base = await openBatchContext({ statePath: join(work, 'state.sqlite'), env: { MAILSHIFT_SECRET_KEY: 'd'.repeat(64) } });
-  const now = 9_000_000;
-  try {
-    const batch = await base.repo.createBatch({
-      name: 'Race2', source_endpoint_id: 1, target_endpoint_id: 2, status: 'Synced', exclude_folders: '[]', since: null, max_message_size: 1, auto_start: 1,
-      start_after: null, complete_after: null, notify: '[]', incremental_interval_ms: 86_400_000, warnings: '[]',
-    }, [{ row_number: 2, email_address: 'u@example.com', user_name: 'u@example.com', password_enc: 'x', user_root: null, target_user_name: null, target_password_enc: null }], now);
+  await withBatchContext('ms-batch-runner-race-', async (base) => {
+    const now = 9_000_000;
+    const batch = await base.repo.createBatch(batchSpec('Race2', 'Synced'), [{ row_number: 2, email_address: 'u@example.com', user_name: 'u@example.com', password_enc: 'x', user_root: null, target_user_name: null, target_password_enc: null }], now);
     await base.repo.updateUsersWhere(batch.id, ['Queued'], { status: 'IncrementalSynced', sync_requested: 1 }, now);
     // `batch complete` lands right after the runner, finishing the user's sync, has read the batch.
     let completed = false;
@@ -215,10 +222,7 @@ test('the runner: `complete` landing just after a finishing sync read the batch 
     assert.equal(await finished, 'Completing');
     assert.ok(completed, 'complete ran between the read and the write');
     assert.deepEqual((await base.repo.listUsers(batch.id)).map((u) => [u.status, u.sync_requested]), [['Completing', 1]]);
-  } finally {
-    await base.close();
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 });
 
 test('--start-after: a scheduled batch is not claimed before its time; --complete-after: a synced batch completes itself once due', async () => {
