@@ -388,23 +388,34 @@ export class AppendWriter {
   }
 
   private failureFor(resp: TaggedResponse, ctx: ErrorContext, index: number | null): MailshiftError {
-    if (resp.code === 'TRYCREATE') {
-      // RFC 3501 §6.3.11: the folder does not exist; the engine creates it and retries.
-      return new MailshiftError('IMAP_PROTOCOL', { ...base(ctx), detail: `TRYCREATE: the folder "${ctx.folder ?? ''}" does not exist`, responseCode: 'TRYCREATE' });
-    }
-    const classified = classifyError(taggedFailure(resp), ctx);
-    if (resp.status === 'NO' && classified.code === 'IMAP_PROTOCOL') {
-      // A plain NO to one APPEND is about that message (size, content, policy); other messages are unaffected.
-      const params = { ...base(ctx), detail: classified.params.detail ?? resp.text, ...(resp.code ? { responseCode: resp.code } : {}), ...(index === null ? {} : { index }) };
-      return new MailshiftError('TARGET_APPEND_REJECTED', params);
-    }
-    return classified;
+    return appendRefusal(taggedFailure(resp), ctx, index);
   }
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.calls]);
     await this.wire.logout();
   }
+}
+
+/**
+ * What a refused APPEND means, from the server's tagged answer (an imapflow command error, or
+ * taggedFailure() of our own wire): TRYCREATE is IMAP_PROTOCOL with that response code (the engine
+ * creates the folder and retries); a plain NO is about message `index` alone (size, content,
+ * policy): TARGET_APPEND_REJECTED, other messages are unaffected; anything else as classified.
+ */
+export function appendRefusal(err: unknown, ctx: ErrorContext, index: number | null): MailshiftError {
+  const answer = err as { responseStatus?: string; responseText?: string; serverResponseCode?: string };
+  if (answer.serverResponseCode === 'TRYCREATE') {
+    // RFC 3501 §6.3.11: the folder does not exist.
+    return new MailshiftError('IMAP_PROTOCOL', { ...base(ctx), detail: `TRYCREATE: the folder "${ctx.folder ?? ''}" does not exist`, responseCode: 'TRYCREATE' }, { cause: err });
+  }
+  const classified = classifyError(err, ctx);
+  if (answer.responseStatus !== 'NO' || classified.code !== 'IMAP_PROTOCOL') return classified;
+  const params = {
+    ...base(ctx), detail: String(classified.params.detail ?? answer.responseText ?? ''),
+    ...(answer.serverResponseCode ? { responseCode: answer.serverResponseCode } : {}), ...(index === null ? {} : { index }),
+  };
+  return new MailshiftError('TARGET_APPEND_REJECTED', params, { cause: err });
 }
 
 function base(ctx: ErrorContext): Record<string, string | number> {

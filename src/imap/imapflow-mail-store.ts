@@ -19,7 +19,7 @@ import { MailshiftError, isConnectionLimit } from '../domain/errors.js';
 import type { MailStore } from '../engine/ports.js';
 import { classifyError, type ErrorContext, type Side } from './classify-error.js';
 import { connectTimeoutOf, imapFlowOptionsFor, retryWithSystemStore, trustsSystemStore } from './connect-options.js';
-import { AppendWriter, type AppendWriterOptions } from './append-writer.js';
+import { AppendWriter, appendRefusal, type AppendWriterOptions } from './append-writer.js';
 import { chunkUidSets } from './imap-syntax.js';
 import { FetchReader, type FetchReaderOptions } from './fetch-reader.js';
 
@@ -464,23 +464,12 @@ class ImapFlowMailStore implements MailStore {
   }
 
   private appendFailure(err: unknown, folder: string, index: number): MailshiftError {
-    const rec = err as { serverResponseCode?: string; responseStatus?: string; responseText?: string };
-    const params = { host: this.ctx.host, port: this.ctx.port, user: this.ctx.user, side: this.ctx.side, folder };
-    if (rec.serverResponseCode === 'TRYCREATE') {
-      // RFC 3501 §6.3.11: the folder does not exist; the engine creates it and retries.
-      return new MailshiftError('IMAP_PROTOCOL', { ...params, detail: `TRYCREATE: the folder "${folder}" does not exist`, responseCode: 'TRYCREATE' }, { cause: err });
+    // imapflow refuses a message above the server's APPENDLIMIT before sending it: that message only.
+    if ((err as { serverResponseCode?: string }).serverResponseCode === 'APPENDLIMIT') {
+      const params = { host: this.ctx.host, port: this.ctx.port, user: this.ctx.user, side: this.ctx.side, folder, detail: (err as Error).message, responseCode: 'APPENDLIMIT', index };
+      return new MailshiftError('TARGET_APPEND_REJECTED', params, { cause: err });
     }
-    if (rec.serverResponseCode === 'APPENDLIMIT') {
-      return new MailshiftError('TARGET_APPEND_REJECTED', { ...params, detail: (err as Error).message, responseCode: 'APPENDLIMIT', index }, { cause: err });
-    }
-    const classified = this.fail(err, folder);
-    if (rec.responseStatus === 'NO' && classified.code === 'IMAP_PROTOCOL') {
-      // A plain NO to one APPEND is about that message (size, content, policy).
-      const detail = String(classified.params.detail ?? rec.responseText ?? '');
-      const withCode = rec.serverResponseCode ? { ...params, detail, responseCode: rec.serverResponseCode, index } : { ...params, detail, index };
-      return new MailshiftError('TARGET_APPEND_REJECTED', withCode, { cause: err });
-    }
-    return classified;
+    return appendRefusal(err, { ...this.ctx, folder }, index);
   }
 
   async close(): Promise<void> {
