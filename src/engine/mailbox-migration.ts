@@ -258,6 +258,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       // Workers that gave up their connections after a refusal, and the closing of those.
       const retired = new Set<number>();
       const releases: Array<Promise<unknown>> = [];
+      const working = (i: number): boolean => pairs[i] !== undefined && !retired.has(i);
       const noteRefusal = (e: MailshiftError): void => {
         refused ??= e;
         deps.logger?.log('warn', 'a server refused a folder worker\'s connections; the other workers take its folders', { code: e.code, message: e.message });
@@ -293,7 +294,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
             if (!isConnectionLimit(e)) throw err;
             queue.unshift(folder);
             noteRefusal(e);
-            const others = pairs.some((p, i) => p !== undefined && i !== index && !retired.has(i));
+            const others = pairs.some((_, i) => i !== index && working(i));
             if (!others) {
               // The last worker: connections other workers gave up since its last try may have
               // been what the server was counting. Once they are closed, it tries again.
@@ -360,7 +361,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       });
       let outcomes = await Promise.allSettled(Array.from({ length: workerCount }, (_, i) => settle(i)));
       // A folder handed back by a worker that lost its connections after the others had finished.
-      const survivor = (): number => pairs.findIndex((p, i) => p !== undefined && !retired.has(i));
+      const survivor = (): number => pairs.findIndex((_, i) => working(i));
       while (queue.length > 0 && !attemptAbort.signal.aborted && outcomes.every((o) => o.status === 'fulfilled') && survivor() >= 0) {
         outcomes = await Promise.allSettled([settle(survivor())]);
       }

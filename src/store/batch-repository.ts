@@ -166,9 +166,7 @@ export class BatchRepository {
 
   /** Updates a user the caller holds the lease of; false when the lease was lost (reclaimed or removed). */
   async updateLeasedUser(userId: number, owner: string, patch: Updateable<BatchUserTable>, now: number): Promise<boolean> {
-    const result = await this.db.updateTable('batch_users').set({ ...patch, updated_at: now })
-      .where('id', '=', userId).where('lease_owner', '=', owner).executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    return updateLeased(this.db, userId, owner, patch, now);
   }
 
   /**
@@ -184,9 +182,7 @@ export class BatchRepository {
         const batch = await trx.selectFrom('batches').select('status').where('id', '=', batchId).executeTakeFirst();
         if (batch?.status === 'Completing') values = { ...patch, status: 'Completing', sync_requested: 1 };
       }
-      const result = await trx.updateTable('batch_users').set({ ...values, updated_at: now })
-        .where('id', '=', userId).where('lease_owner', '=', owner).executeTakeFirst();
-      return { updated: Number(result.numUpdatedRows) > 0, status: values.status as UserStatus | undefined };
+      return { updated: await updateLeased(trx, userId, owner, values, now), status: values.status as UserStatus | undefined };
     });
   }
 
@@ -327,4 +323,11 @@ export class BatchRepository {
       return { users: users.length, mailboxStates };
     });
   }
+}
+
+/** Updates a user `owner` holds the lease of; false when the lease was lost (reclaimed or removed). */
+async function updateLeased(db: Kysely<Database>, userId: number, owner: string, patch: Updateable<BatchUserTable>, now: number): Promise<boolean> {
+  const result = await db.updateTable('batch_users').set({ ...patch, updated_at: now })
+    .where('id', '=', userId).where('lease_owner', '=', owner).executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }
