@@ -417,7 +417,7 @@ describe('batches', () => {
     assert.equal(page.total, 3);
     assert.equal(page.limit, 2);
     assert.deepEqual(page.users.map((u: any) => u.emailAddress), ['alice@new.example', 'bob@new.example']);
-    assert.deepEqual(Object.keys(page.users[0]).sort(), ['attempts', 'bytesSynced', 'emailAddress', 'error', 'itemsPerSecond', 'itemsSkipped', 'itemsSynced', 'itemsTotal', 'lastSyncAt', 'nextSyncAt', 'row', 'running', 'status', 'syncStartedAt', 'userName'].sort());
+    assert.deepEqual(Object.keys(page.users[0]).sort(), ['attempts', 'bytesSynced', 'emailAddress', 'error', 'itemsPerSecond', 'itemsSkipped', 'itemsSynced', 'itemsTotal', 'lastSyncAt', 'nextSyncAt', 'row', 'running', 'status', 'syncStartedAt', 'userName', 'warnings'].sort());
     assert.equal(page.users[0].itemsTotal, null, 'not counted yet');
     assert.equal(page.users[0].itemsPerSecond, null);
     // What the runner writes while alice syncs (live counters) and bob after his sync (a stale rate).

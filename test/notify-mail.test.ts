@@ -23,13 +23,14 @@ const T0 = Date.UTC(2026, 10, 20, 9, 0, 0);
 
 function report(kind: 'clean' | 'errors', name = 'Sales Q4'): BatchReport {
   const users: BatchReport['users'] = [
-    { emailAddress: 'alice@contoso.test', status: 'Synced', itemsSynced: 1200, itemsSkipped: 1, bytesSynced: 104_857_600, lastSyncAt: T0 + 3_000_000, error: null },
-    { emailAddress: 'bob@contoso.test', status: 'Synced', itemsSynced: 330, itemsSkipped: 0, bytesSynced: 52_428_800, lastSyncAt: T0 + 3_600_000, error: null },
+    { emailAddress: 'alice@contoso.test', status: 'Synced', itemsSynced: 1200, itemsSkipped: 1, bytesSynced: 104_857_600, lastSyncAt: T0 + 3_000_000, error: null, warnings: ['The target folder "INBOX" does not accept the keyword(s) Project-X; they were not copied.'] },
+    { emailAddress: 'bob@contoso.test', status: 'Synced', itemsSynced: 330, itemsSkipped: 0, bytesSynced: 52_428_800, lastSyncAt: T0 + 3_600_000, error: null, warnings: [] },
   ];
   if (kind === 'errors') {
     users.push({
       emailAddress: 'carol@contoso.test', status: 'Failed', itemsSynced: 0, itemsSkipped: 0, bytesSynced: 0, lastSyncAt: null,
       error: { code: 'TARGET_OVERQUOTA', message: 'This mailbox is full. Please free up some space so that email can be downloaded.', remediation: 'Raise the quota of the target mailbox carol@contoso.test, or free space in it, then run the migration again.' },
+      warnings: [],
     });
   }
   return {
@@ -76,6 +77,8 @@ describe('buildBatchFinishedMail', () => {
       assert.match(body, /Raise the quota of the target mailbox carol@contoso\.test/);
       assert.match(body, /Read\/unread state, flags and received dates were copied/);
       assert.match(body, /Each skipped item is listed in the attached report with its folder, date, subject, size and reason/);
+      assert.match(body, /Users with warnings \(1\)/);
+      assert.match(body, /The target folder (?:"|&quot;)INBOX(?:"|&quot;) does not accept the keyword\(s\) Project-X; they were not copied\./);
     }
     assert.match(mail.text, /Users:\s+3 total, 2 synced \(66\.7%\), 1 failed/);
     assert.match(mail.text, /alice@contoso\.test\s+Synced\s+1,200\s+1\s+100\.0\s+2026-11-20 09:50 UTC/);

@@ -28,8 +28,8 @@ export function sampleReport(overrides: Partial<BatchReport['batch']> = {}): Bat
       ...overrides,
     },
     users: [
-      { emailAddress: 'alice@contoso.com', status: 'Synced', itemsSynced: 1200, itemsSkipped: 2, bytesSynced: 104_857_600, lastSyncAt: T0 + 3_000_000, error: null },
-      { emailAddress: 'bob@contoso.com', status: 'Synced', itemsSynced: 330, itemsSkipped: 1, bytesSynced: 52_428_800, lastSyncAt: T0 + 3_600_000, error: null },
+      { emailAddress: 'alice@contoso.com', status: 'Synced', itemsSynced: 1200, itemsSkipped: 2, bytesSynced: 104_857_600, lastSyncAt: T0 + 3_000_000, error: null, warnings: ['Both "Sent" and "Sent Items" map to "Sent Items"; "Sent Items" goes to "Sent Items (1)" instead.'] },
+      { emailAddress: 'bob@contoso.com', status: 'Synced', itemsSynced: 330, itemsSkipped: 1, bytesSynced: 52_428_800, lastSyncAt: T0 + 3_600_000, error: null, warnings: [] },
       {
         emailAddress: 'carol@contoso.com', status: 'Failed', itemsSynced: 0, itemsSkipped: 0, bytesSynced: 0, lastSyncAt: null,
         error: {
@@ -37,6 +37,7 @@ export function sampleReport(overrides: Partial<BatchReport['batch']> = {}): Bat
           message: "We had trouble signing in to this account. Confirm that you're using the correct user name and password.",
           remediation: 'Check the user name and password for carol on imap.contoso.com.',
         },
+        warnings: [],
       },
     ],
     skippedItems: [
@@ -77,12 +78,15 @@ describe('renderBatchReportCsv', () => {
     assert.doesNotMatch(csv.replace(/"[^"]*(?:""[^"]*)*"/g, ''), /[^\r]\n/, 'every unquoted line end is CRLF');
   });
 
-  it('has one row per user, then one per skipped item, every row with all columns', () => {
+  it('has one row per user, each followed by its warnings, then one per skipped item, every row with all columns', () => {
     const rows = parseCsv(csv.slice(1));
     assert.deepEqual(rows[0], [...CSV_COLUMNS]);
-    assert.equal(rows.length, 1 + 3 + 3);
+    assert.equal(rows.length, 1 + 3 + 1 + 3);
     for (const r of rows) assert.equal(r.length, CSV_COLUMNS.length);
-    assert.deepEqual(rows.slice(1).map((r) => r[0]), ['user', 'user', 'user', 'skipped-item', 'skipped-item', 'skipped-item']);
+    assert.deepEqual(rows.slice(1).map((r) => r[0]), ['user', 'warning', 'user', 'user', 'skipped-item', 'skipped-item', 'skipped-item']);
+    const warning = rows[2]!;
+    assert.equal(warning[CSV_COLUMNS.indexOf('EmailAddress')], 'alice@contoso.com');
+    assert.equal(warning[CSV_COLUMNS.indexOf('Error')], 'Both "Sent" and "Sent Items" map to "Sent Items"; "Sent Items" goes to "Sent Items (1)" instead.');
   });
 
   it('quotes commas, quotes and line breaks in subjects (RFC 4180) so they round-trip', () => {
@@ -143,6 +147,8 @@ describe('renderUsersTable', () => {
     assert.match(out, /carol@contoso\.com\s+Failed\s+0\s+0\s+0\.0\s+-\s+AUTH_FAILED: We had trouble/);
     assert.match(out, /What to do: Check the user name and password for carol/);
     assert.match(out, /3 item\(s\) were skipped/);
+    assert.match(out, /Warnings of the last sync:\n  alice@contoso\.com: Both "Sent" and "Sent Items" map to "Sent Items"/);
+    assert.doesNotMatch(out, /bob@contoso\.com: /, 'a user without warnings is not listed under them');
     // right-aligned numbers: the MB column ends at the same position in every row
     const ends = lines.slice(2, 5).map((l) => l.search(/\d+\.\d(?=\s{2})/) + (/\d+\.\d(?=\s{2})/.exec(l)?.[0].length ?? 0));
     assert.equal(new Set(ends).size, 1, lines.join('\n'));
@@ -171,6 +177,7 @@ describe('renderBatchSummary', () => {
     assert.match(out, /Started\s+2026-11-20 09:01:00 UTC/);
     assert.match(out, /Duration\s+1h 02m/);
     assert.match(out, /Warning: The source endpoint old-dovecot accepts untrusted certificates/);
+    assert.match(out, /Users warned\s+1 \(what their last sync warned about: `batch users`\)/);
   });
 
   it('handles a batch that has not started', () => {

@@ -1,7 +1,8 @@
 /**
  * `mailshift serve` against real Dovecot: stop and start a running batch, SIGKILL the service in the
  * middle and restart it (the batch completes, no duplicates), incremental sync picking up new mail
- * on a short interval, graceful SIGTERM; `batch run` in the foreground; the Gmail warning at create.
+ * on a short interval, graceful SIGTERM; `batch run` in the foreground with per-user warnings; the
+ * Gmail warning at create.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,6 +78,9 @@ before(async () => {
   await Promise.all(users.map((user, i) => fillMailbox(source, { user, password: PASS }, generateCorpus({ messages: 600, seed: 40 + i }), { connections: 3 })));
   await Promise.all(extra.map((user, i) => fillMailbox(source, { user, password: PASS }, generateCorpus({ messages: 20, seed: 80 + i, folders: ['INBOX', 'Sent'] }))));
   await fillMailbox(source, { user: 'gm@example.com', password: PASS }, generateCorpus({ messages: 2, seed: 7, folders: ['[Gmail]/All Mail'] }));
+  // Both "Sent" (\Sent) and a "Sent Items" of its own, as a mailbox that changed mail clients has:
+  // on the Exchange-style target both map to "Sent Items", which the user's report must warn about.
+  await fillMailbox(source, { user: 'solo2@example.com', password: PASS }, generateCorpus({ messages: 3, seed: 90, folders: ['Sent Items'] }));
   const add = (name: string, server: DovecotServer) => ms(['endpoint', 'add', name, '--host', '127.0.0.1', '--port', String(server.imapsPort), '--ca', server.caFile, '--skip-verification', '--max-concurrent-migrations', '3']);
   assert.equal((await add('src', source)).code, 0);
   assert.equal((await add('dst', target)).code, 0);
@@ -133,14 +137,23 @@ test('stop and start a running batch; SIGKILL the service mid-batch and restart 
   assert.equal(query<{ n: number }>('select count(*) as n from batch_users where lease_owner is not null')[0]!.n, 0, 'leases released on SIGTERM');
 });
 
-test('batch run syncs one batch in the foreground; a Gmail-looking source without "[Gmail]" excluded gets the label-duplicates warning', async () => {
+test('batch run syncs one batch in the foreground; a sync\'s warnings stay with its user (report, users table, show); a Gmail-looking source without "[Gmail]" excluded gets the label-duplicates warning', async () => {
   writeFileSync(join(work, 's.csv'), csvFor(extra.slice(0, 2)));
   assert.equal((await ms(['batch', 'create', 'Solo', '--csv', join(work, 's.csv'), '--source', 'src', '--target', 'dst', '--no-probe'])).code, 0);
   const run = await ms(['batch', 'run', 'Solo', '--json']);
   assert.equal(run.code, 0, run.stderr + run.stdout);
-  const report = JSON.parse(run.stdout) as { batch: { status: string; totals: { synced: number } } };
+  const report = JSON.parse(run.stdout) as { batch: { status: string; totals: { synced: number } }; users: Array<{ emailAddress: string; warnings: string[] }> };
   assert.equal(report.batch.status, 'Synced');
   assert.equal(report.batch.totals.synced, 2);
+  // A sync's warnings stay with its user: in the report, the users table and the API's views.
+  const warnings = Object.fromEntries(report.users.map((u) => [u.emailAddress, u.warnings]));
+  assert.deepEqual(warnings['solo1@example.com'], []);
+  assert.equal(warnings['solo2@example.com']?.length, 1, JSON.stringify(warnings));
+  assert.match(warnings['solo2@example.com']![0]!, /^Both "Sent" and "Sent Items" map to "Sent Items"; "Sent Items" goes to "[^"]+" instead\.$/);
+  const table = await ms(['batch', 'users', 'Solo']);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /Warnings of the last sync:\n  solo2@example\.com: Both "Sent" and "Sent Items" map to "Sent Items"/);
+  assert.match((await ms(['batch', 'show', 'Solo'])).stdout, /Users warned\s+1 /);
 
   writeFileSync(join(work, 'g.csv'), csvFor(['gm@example.com']));
   const g = await ms(['batch', 'create', 'Gmail', '--csv', join(work, 'g.csv'), '--source', 'src', '--target', 'dst']);

@@ -5,7 +5,7 @@
  * An admin enters the token, creates the source endpoint (private CA uploaded, connection test shown),
  * diagnoses it, uploads a CSV with an error and sees it inline with its row number, fixes it, creates
  * the target endpoint from inside the wizard, excludes folders, starts the batch, watches the users
- * reach Synced (and one fail with the seeds' message and what to do) through live updates, opens a
+ * reach Synced (one with a warning, one failed with the seeds' message and what to do) through live updates, opens a
  * user's skipped items and downloads the error report. Screenshots of every page go to
  * test-artifacts/web-e2e/.
  */
@@ -95,6 +95,8 @@ before(async () => {
     generateCorpus({ messages: 900, seed: 300 + i, largeMessages: i === 0 ? { count: 1, bytes: 2 * MB } : { count: 0, bytes: 4096 } }), { connections: 4 })));
 
   await fillMailbox(source, { user: LATE, password: SRC_PW }, generateCorpus({ messages: 40, seed: 399, folders: ['INBOX', 'Sent'] }));
+  // A "Sent Items" besides "Sent" (\Sent): both map to the target's "Sent Items", which is warned about.
+  await fillMailbox(source, { user: GOOD[2]!, password: SRC_PW }, generateCorpus({ messages: 2, seed: 398, folders: ['Sent Items'] }));
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}/`;
   serve = spawn(process.execPath, [BIN, 'serve', '--state', join(work, 'state.sqlite'), '--port', String(port), '--poll', '300ms'], {
@@ -270,6 +272,8 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     const annRow = page.locator(`tr[data-user="${GOOD[0]}"]`);
     assert.match(await annRow.locator('td').nth(4).innerText(), /^1$/, 'the 2 MB message was skipped');
     assert.match(await annRow.locator('td').nth(3).innerText(), /^[\d,]+ \/ [\d,]+$/, 'Items Synced / the mailbox total');
+    assert.match(await page.locator(`tr[data-user="${GOOD[2]}"] [data-warning]`).innerText(), /^Warning: Both "Sent" and "Sent Items" map to "Sent Items"/);
+    assert.equal(await annRow.locator('[data-warning]').count(), 0);
     await page.waitForTimeout(1500);
     await shot(page, '10-batch-details', 'batch-details');
 

@@ -138,6 +138,7 @@ export const BatchUser = out({
   lastSyncAt: epoch, nextSyncAt: epoch, syncStartedAt: epoch,
   running: bool, attempts: int,
   error: { type: ['object', 'null'], properties: ErrorInfo.properties, required: ErrorInfo.required },
+  warnings: { ...arr(str), description: 'What the last sync warned about (keywords the target dropped, a folder renamed, a connection limit); empty for none.' },
 });
 
 export const SkippedItem = out({ folder: str, date: int, subject: nullable(str), size: int, kind: str, reason: str, remediation: str });

@@ -13,6 +13,7 @@ import type { BatchCommand, BatchStatus, UserStatus } from '../batch/batch-statu
 import { apiTestResult } from './api-wording.js';
 import { skipKindLabel, skipKindRemediation } from '../report/batch-report-model.js';
 import type { BatchRow, BatchUserRow } from '../store/batch-repository.js';
+import { userWarnings } from '../store/batch-schema.js';
 
 export interface EndpointJson {
   name: string; host: string; port: number; security: string; authentication: string;
@@ -198,13 +199,15 @@ export interface BatchUserJson {
   lastSyncAt: number | null; nextSyncAt: number | null; syncStartedAt: number | null;
   running: boolean; attempts: number;
   error: { code: string; message: string; remediation: string } | null;
+  /** What the last sync warned about (keywords the target dropped, a folder renamed, a connection limit). */
+  warnings: string[];
 }
 
 /** The columns a user view needs: never the password columns. */
 export const USER_VIEW_COLUMNS = [
   'id', 'batch_id', 'row_number', 'email_address', 'user_name', 'status', 'items_synced', 'items_skipped', 'bytes_synced',
   'last_sync_at', 'next_sync_at', 'sync_started_at', 'lease_owner', 'attempts', 'error_code', 'error_message',
-  'error_remediation', 'mailbox_id', 'updated_at', 'items_total', 'items_per_second',
+  'error_remediation', 'mailbox_id', 'updated_at', 'items_total', 'items_per_second', 'warnings',
 ] as const;
 export type UserViewRow = Pick<BatchUserRow, (typeof USER_VIEW_COLUMNS)[number]>;
 
@@ -219,6 +222,7 @@ export function toBatchUser(u: UserViewRow): BatchUserJson {
     lastSyncAt: numOrNull(u.last_sync_at), nextSyncAt: numOrNull(u.next_sync_at), syncStartedAt: numOrNull(u.sync_started_at),
     running: u.lease_owner !== null, attempts: Number(u.attempts),
     error: u.error_code ? { code: u.error_code, message: u.error_message ?? '', remediation: u.error_remediation ?? '' } : null,
+    warnings: userWarnings(u.warnings),
   };
 }
 

@@ -11,6 +11,7 @@ import { ACTIVE_BATCH_STATUSES, assertCommandAllowed, deriveBatchStatus, countUs
 import type { BatchStatus, UserStatus } from '../batch/batch-status.js';
 import type { BatchReport, UserReportRow, SkippedItemRow } from '../report/batch-report-model.js';
 import type { BatchRow, BatchUserRow, NewBatchUser } from '../store/batch-repository.js';
+import { userWarnings } from '../store/batch-schema.js';
 import { openMailStore } from '../imap/imapflow-mail-store.js';
 import type { BatchContext } from './batch-context.js';
 import { SECRET_PURPOSE } from './batch-context.js';
@@ -256,6 +257,7 @@ export async function buildBatchReport(ctx: BatchContext, batch: BatchRow, optio
     bytesSynced: u.bytes_synced,
     lastSyncAt: u.last_sync_at,
     error: u.error_code ? { code: u.error_code, message: u.error_message ?? '', remediation: u.error_remediation ?? '' } : null,
+    warnings: userWarnings(u.warnings),
   }));
   const skipped: SkippedItemRow[] = [];
   if (options.skippedItems !== false) {

@@ -337,6 +337,9 @@ export class BatchRunner {
     const now = clock.now();
     const batch = await repo.batchById(claim.batch.id);
     const patch: Updateable<BatchUserTable> = { lease_owner: null, lease_until: null, sync_started_at: null, items_per_second: null };
+    // The last sync's warnings replace the ones before (a folder renamed then is warned again by
+    // every sync that copies into it); a sync that ended without a report leaves them.
+    if (report) patch.warnings = report.warnings.length > 0 ? JSON.stringify(report.warnings) : null;
     if (mailboxId !== null) {
       const t = await repo.ledgerTotals(mailboxId);
       Object.assign(patch, { items_synced: t.synced, items_skipped: t.skipped, bytes_synced: t.bytes });

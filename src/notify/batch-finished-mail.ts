@@ -86,6 +86,14 @@ function buildText(report: BatchReport, subject: string): string {
       }
     }
   }
+  const warned = report.users.filter((u) => u.warnings.length > 0);
+  if (warned.length > 0) {
+    lines.push('', `Users with warnings (${warned.length}):`);
+    for (const u of warned) {
+      lines.push(`- ${u.emailAddress}:`);
+      for (const w of u.warnings) lines.push(`  ${w}`);
+    }
+  }
 
   lines.push('', 'Per-user summary:', '');
   if (report.users.length === 0) {
@@ -155,6 +163,12 @@ function buildHtml(report: BatchReport, subject: string): string {
       }
       parts.push('</li>');
     }
+    parts.push('</ul>');
+  }
+  const warned = report.users.filter((u) => u.warnings.length > 0);
+  if (warned.length > 0) {
+    parts.push(`<h3 style="font-size:16px">Users with warnings (${warned.length})</h3><ul>`);
+    for (const u of warned) parts.push(`<li><b>${esc(u.emailAddress)}</b>: ${u.warnings.map(esc).join('<br>')}</li>`);
     parts.push('</ul>');
   }
 

@@ -14,6 +14,8 @@ export interface UserReportRow {
   bytesSynced: number;
   lastSyncAt: number | null;
   error: { code: string; message: string; remediation: string } | null;
+  /** What the last sync warned about; an empty list for none. */
+  warnings: string[];
 }
 
 export interface SkippedItemRow {

@@ -104,13 +104,17 @@ function userRecord(u: UserReportRow): CsvRecord {
 
 /**
  * The CSV error report: a UTF-8 BOM (so Excel reads accents and non-Latin subjects correctly), one
- * header row, one `user` row per mailbox (status, counts, the error and what to do about it), then
- * one `skipped-item` row per message that was not copied (folder, date, subject, size, reason and
- * what to do). CRLF line ends, as RFC 4180 asks.
+ * header row, one `user` row per mailbox (status, counts, the error and what to do about it), each
+ * followed by a `warning` row per warning of its last sync (the text in Error), then one
+ * `skipped-item` row per message that was not copied (folder, date, subject, size, reason and what
+ * to do). CRLF line ends, as RFC 4180 asks.
  */
 export function renderBatchReportCsv(report: BatchReport): string {
   const lines = [CSV_COLUMNS.join(',')];
-  for (const u of report.users) lines.push(csvLine(userRecord(u)));
+  for (const u of report.users) {
+    lines.push(csvLine(userRecord(u)));
+    for (const w of u.warnings) lines.push(csvLine({ Record: 'warning', EmailAddress: u.emailAddress, Error: w }));
+  }
   for (const s of report.skippedItems) {
     lines.push(
       csvLine({
@@ -166,7 +170,7 @@ function truncate(s: string, max: number): string {
 /**
  * The per-user status report (the seeds' "E-mail Migration Per-User Status Report"): user, status,
  * Items Synced, Items Skipped, MB, last sync, error; then, for each user with an error, the whole
- * message and what to do.
+ * message and what to do, and the warnings of each user's last sync.
  */
 export function renderUsersTable(report: BatchReport): string {
   if (report.users.length === 0) return `Batch "${report.batch.name}" has no users.`;
@@ -187,6 +191,11 @@ export function renderUsersTable(report: BatchReport): string {
       out.push(`  ${u.emailAddress} (${u.error!.code}): ${u.error!.message}`);
       if (u.error!.remediation) out.push(`    What to do: ${u.error!.remediation}`);
     }
+  }
+  const warned = report.users.filter((u) => u.warnings.length > 0);
+  if (warned.length > 0) {
+    out.push('', 'Warnings of the last sync:');
+    for (const u of warned) for (const w of u.warnings) out.push(`  ${u.emailAddress}: ${w}`);
   }
   if (report.skippedItems.length > 0) {
     out.push('', `${formatCount(report.skippedItems.length)} item(s) were skipped; \`batch report --format csv\` lists each with its folder, date, subject and reason.`);
@@ -216,6 +225,8 @@ export function renderBatchSummary(report: BatchReport): string {
     const end = b.completedAt;
     if (end !== null) label('Duration', formatElapsed(end - b.startedAt));
   }
+  const warned = report.users.filter((u) => u.warnings.length > 0).length;
+  if (warned > 0) label('Users warned', `${formatCount(warned)} (what their last sync warned about: \`batch users\`)`);
   for (const w of b.warnings) lines.push(`  Warning: ${w}`);
   return lines.join('\n');
 }

@@ -54,6 +54,7 @@ function normalizeUser(row: BatchUserRow): BatchUserRow {
     sync_started_at: row.sync_started_at === null ? null : toNumber(row.sync_started_at),
     items_total: row.items_total === null || row.items_total === undefined ? null : toNumber(row.items_total),
     items_per_second: row.items_per_second === null || row.items_per_second === undefined ? null : toNumber(row.items_per_second),
+    warnings: row.warnings ?? null,
   };
 }
 
@@ -86,7 +87,7 @@ export class BatchRepository {
         ...u, batch_id: batchId, status: 'Queued', items_synced: 0, items_skipped: 0, bytes_synced: 0, sync_requested: 0, attempts: 0,
         last_sync_at: null, next_sync_at: null, error_code: null, error_message: null, error_remediation: null,
         lease_owner: null, lease_until: null, mailbox_id: null, sync_started_at: null, created_at: now, updated_at: now,
-        items_total: null, items_per_second: null,
+        items_total: null, items_per_second: null, warnings: null,
       }));
       if (chunk.length) await trx.insertInto('batch_users').values(chunk).execute();
     }

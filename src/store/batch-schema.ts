@@ -1,5 +1,5 @@
 /**
- * Tables of migration batches and their users (schema migration #3; columns added later: #4). Portable: integers for
+ * Tables of migration batches and their users (schema migration #3; columns added later: #4, #6). Portable: integers for
  * booleans, epoch-ms integers for times, JSON as text. The mailbox ledger and folder state stay in
  * the existing tables, keyed by the connection pair (batch_users.mailbox_id points at it).
  */
@@ -68,6 +68,15 @@ export interface BatchUserTable {
   items_total: number | null;
   /** Migration #4: Items Synced per second the runner measured while it syncs; null otherwise. */
   items_per_second: number | null;
+  /** Migration #6: JSON array of the last sync's warnings (keywords dropped, folders renamed, a connection limit); null for none. */
+  warnings: string | null;
+}
+
+/** batch_users.warnings as a list (the column holds a JSON array, or null for none). */
+export function userWarnings(column: string | null): string[] {
+  if (column === null) return [];
+  const parsed: unknown = JSON.parse(column);
+  return Array.isArray(parsed) ? parsed.filter((w): w is string => typeof w === 'string') : [];
 }
 
 export async function createBatchTables(db: Kysely<any>): Promise<void> {

@@ -101,6 +101,10 @@ const MIGRATIONS: Migration[] = [
   async (db) => {
     await db.schema.alterTable('endpoints').addColumn('compress', 'integer', (c) => c.notNull().defaultTo(0)).execute();
   },
+  // #6 (per-user warnings): what the user's last sync warned about, as a JSON array; null for none.
+  async (db) => {
+    await db.schema.alterTable('batch_users').addColumn('warnings', 'text').execute();
+  },
 ];
 
 export async function migrateSchema(db: Kysely<Database>): Promise<void> {

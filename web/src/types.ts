@@ -138,6 +138,8 @@ export interface BatchUser {
   itemsTotal: number | null;
   /** Items Synced per second as the runner measures it while the user syncs, else null. */
   itemsPerSecond: number | null;
+  /** What the last sync warned about; empty for none. */
+  warnings: string[];
 }
 
 export interface SkippedItem {

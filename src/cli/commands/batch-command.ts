@@ -178,7 +178,7 @@ export function registerBatchCommand(program: Command): void {
       print(json, { ...batchSummaryJson(b), report: report.batch, usersByStatus: Object.fromEntries(countBy(report.users.map((u) => u.status))) }, `${renderBatchSummary(report)}\n${extra.join('\n')}`);
     })));
 
-  batch.addCommand(addState(new Command('users').description('Per user: status, Items Synced, Items Skipped, bytes, last sync, error').argument('<batch>', 'batch name'))
+  batch.addCommand(addState(new Command('users').description('Per user: status, Items Synced, Items Skipped, bytes, last sync, error, warnings').argument('<batch>', 'batch name'))
     .action(async (name: string, opts: Opts) => withContext(opts, async (ctx, json) => {
       const report = await buildBatchReport(ctx, await ctx.repo.getBatch(name), { skippedItems: false });
       print(json, { batch: report.batch.name, status: report.batch.status, users: report.users }, renderUsersTable(report));

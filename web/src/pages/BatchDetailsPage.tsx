@@ -275,7 +275,7 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
                 <th scope="col" className="num">msg/s</th>
                 <th scope="col" className="num">ETA</th>
                 <th scope="col">Last sync</th>
-                <th scope="col">Error</th>
+                <th scope="col">Error / warnings</th>
               </tr>
             </thead>
             <tbody>
@@ -306,7 +306,8 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
                             <div className="small"><b>What to do:</b> {u.error.remediation}</div>
                             <div className="error-code">{u.error.code}</div>
                           </>
-                        ) : <span className="muted">—</span>}
+                        ) : u.warnings.length === 0 ? <span className="muted">—</span> : null}
+                        {u.warnings.map((w, i) => <div key={i} className="small warning-text" data-warning>Warning: {w}</div>)}
                       </td>
                     </tr>
                     {open && (
