@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { openBatchContext } from '../src/app/batch-wiring.js';
 import { BatchRunner } from '../src/jobs/batch-runner.js';
 import { completeBatch, settleStatus } from '../src/app/batch-service.js';
+import { MAX_USER_WARNINGS, userWarnings, warningsColumn } from '../src/store/batch-schema.js';
 
 const derive = (current: Parameters<typeof deriveBatchStatus>[0], users: UserStatus[], withErrors = false) => deriveBatchStatus(current, countUsers(users), withErrors);
 
@@ -259,4 +260,16 @@ test('--start-after: a scheduled batch is not claimed before its time; --complet
     await base.close();
     rmSync(work, { recursive: true, force: true });
   }
+});
+
+test('a user keeps the first warnings of its last sync and a count of the rest; none is stored as null', () => {
+  assert.equal(warningsColumn([]), null);
+  assert.deepEqual(userWarnings(null), []);
+  const few = ['The target folder "INBOX" does not accept the keyword(s) $Label1; they were not copied.'];
+  assert.deepEqual(userWarnings(warningsColumn(few)), few);
+  const many = Array.from({ length: MAX_USER_WARNINGS + 7 }, (_, i) => `The target folder "F${i}" does not accept the keyword(s) X; they were not copied.`);
+  const kept = userWarnings(warningsColumn(many));
+  assert.equal(kept.length, MAX_USER_WARNINGS + 1);
+  assert.deepEqual(kept.slice(0, MAX_USER_WARNINGS), many.slice(0, MAX_USER_WARNINGS));
+  assert.equal(kept.at(-1), '…and 7 more warning(s) of the same sync.');
 });

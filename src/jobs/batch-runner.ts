@@ -30,6 +30,7 @@ import { openMailStore } from '../imap/imapflow-mail-store.js';
 import { ensureMailbox } from '../store/mailbox-registry.js';
 import type { ClaimedUser, EndpointLimits } from '../store/batch-repository.js';
 import type { BatchUserTable } from '../store/batch-schema.js';
+import { warningsColumn } from '../store/batch-schema.js';
 import type { Updateable } from 'kysely';
 
 export interface BatchRunnerOptions {
@@ -339,7 +340,7 @@ export class BatchRunner {
     const patch: Updateable<BatchUserTable> = { lease_owner: null, lease_until: null, sync_started_at: null, items_per_second: null };
     // The last sync's warnings replace the ones before (a folder renamed then is warned again by
     // every sync that copies into it); a sync that ended without a report leaves them.
-    if (report) patch.warnings = report.warnings.length > 0 ? JSON.stringify(report.warnings) : null;
+    if (report) patch.warnings = warningsColumn(report.warnings);
     if (mailboxId !== null) {
       const t = await repo.ledgerTotals(mailboxId);
       Object.assign(patch, { items_synced: t.synced, items_skipped: t.skipped, bytes_synced: t.bytes });

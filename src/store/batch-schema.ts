@@ -72,6 +72,18 @@ export interface BatchUserTable {
   warnings: string | null;
 }
 
+/** Warnings kept per user: a mailbox with keywords dropped in hundreds of folders is warned once per folder. */
+export const MAX_USER_WARNINGS = 20;
+
+/** A sync's warnings as batch_users.warnings stores them: the first MAX_USER_WARNINGS and a count of the rest. */
+export function warningsColumn(warnings: readonly string[]): string | null {
+  if (warnings.length === 0) return null;
+  const kept = warnings.slice(0, MAX_USER_WARNINGS);
+  const more = warnings.length - kept.length;
+  if (more > 0) kept.push(`…and ${more} more warning(s) of the same sync.`);
+  return JSON.stringify(kept);
+}
+
 /** batch_users.warnings as a list (the column holds a JSON array, or null for none). */
 export function userWarnings(column: string | null): string[] {
   if (column === null) return [];
