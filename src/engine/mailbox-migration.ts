@@ -254,7 +254,6 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       const pairs: Array<{ source: MailStore; target: MailStore }> = [{ source, target }];
       let firstFailure: MailshiftError | null = null;
       let refused: MailshiftError | null = null;
-      let lostWorkers = 0;
       // Workers that gave up their connections after a refusal, and the closing of those.
       const retired = new Set<number>();
       const releases: Array<Promise<unknown>> = [];
@@ -274,7 +273,6 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
             const e = asMailshiftError(err);
             if (!isConnectionLimit(e)) throw e;
             noteRefusal(e);
-            lostWorkers++;
             return;
           }
         }
@@ -309,7 +307,6 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
               await Promise.all(releases);
               continue;
             }
-            lostWorkers++;
             retired.add(index);
             const release = Promise.all([closeQuietly(pair.source), closeQuietly(pair.target)]);
             releases.push(release);
@@ -367,7 +364,8 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       }
       deps.signal?.removeEventListener('abort', onOuterAbort);
       if (refused) {
-        const accepted = workerCount - lostWorkers;
+        // Workers still holding connections: neither refused at open (no pair) nor retired.
+        const accepted = Array.from({ length: workerCount }, (_, i) => i).filter(working).length;
         workerLimit = Math.min(workerLimit, accepted);
         const e: MailshiftError = refused;
         warn(new MailshiftError('CONN_LIMIT_REACHED', { host: String(e.params.host ?? ''), detail: String(e.params.detail ?? e.message), workers: accepted, wanted: workerCount }).message);
