@@ -11,6 +11,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { migrateMailbox } from '../src/engine/mailbox-migration.js';
 import { ByteBudget } from '../src/engine/byte-budget.js';
+import { ConnectionBudget } from '../src/engine/connection-budget.js';
 import { DEFAULT_SYNC_OPTIONS } from '../src/engine/sync-options.js';
 import type { MailStore } from '../src/engine/ports.js';
 import type { AppendItem, AppendOutcome, FetchedMessage } from '../src/domain/mail-types.js';
@@ -278,6 +279,47 @@ test('folder workers follow the work: one for a small mailbox, more for many new
   report = await run();
   assert.equal(report.totals.transferred, 1);
   assert.equal(opened, 3);
+});
+
+test('mailboxes copied at once share --max-connections: every mailbox gets its first worker, extra workers only while connections are left', async () => {
+  const caps = new Set(['IMAP4REV1', 'UIDPLUS', 'CONDSTORE', 'SPECIAL-USE', 'LITERAL+', 'MULTIAPPEND', 'LIST-STATUS']);
+  const mailbox = (budget: ConnectionBudget) => {
+    const source = new MemoryMailServer(caps);
+    const target = new MemoryMailServer(caps);
+    for (const folder of ['Alpha', 'Beta', 'Gamma', 'Delta']) for (let i = 0; i < 3; i++) source.add(folder, message(folder, i));
+    let opened = 0;
+    let peak = 0;
+    const run = () => migrateMailbox({
+      openSource: async () => {
+        opened++;
+        peak = Math.max(peak, budget.inUse);
+        return source.store();
+      },
+      openTarget: async () => target.store(),
+      state: new MemoryState(), clock: { now: () => Date.now(), sleep: async () => undefined }, byteBudget: new ByteBudget(64 * 1024 * 1024), connectionBudget: budget,
+    }, {
+      ...DEFAULT_SYNC_OPTIONS, rules: {}, dryRun: false, verify: true, maxRetries: 0,
+      folderConcurrency: 3, messagesPerFolderWorker: 2, sourceLabel: 'source', targetLabel: 'target',
+    });
+    return { target, run, opened: () => opened, peak: () => peak };
+  };
+  // Three mailboxes of 12 new messages each want 3 workers each (6 connections per server): 8 allow
+  // 4 workers in all, and the third mailbox still runs, on its first worker.
+  const shared = new ConnectionBudget(8);
+  const boxes = [mailbox(shared), mailbox(shared), mailbox(shared)];
+  const reports = await Promise.all(boxes.map((b) => b.run()));
+  for (const [i, report] of reports.entries()) assertEachCopiedOnce(report, boxes[i]!.target);
+  assert.equal(boxes.reduce((n, b) => n + b.opened(), 0), 5, 'three first workers, and the two extra ones that 8 connections allow');
+  assert.ok(boxes.every((b) => b.peak() <= 8 + 2 * 2), 'over the budget only by first workers');
+  assert.equal(shared.inUse, 0, 'every connection counted is given back');
+  // Alone, a mailbox gets the workers the budget has room for: 4 connections, 2 workers.
+  const alone = mailbox(new ConnectionBudget(4));
+  assertEachCopiedOnce(await alone.run(), alone.target);
+  assert.equal(alone.opened(), 2);
+  // And all the work wants when there is room.
+  const roomy = mailbox(new ConnectionBudget(64));
+  assertEachCopiedOnce(await roomy.run(), roomy.target);
+  assert.equal(roomy.opened(), 3);
 });
 
 /** Four folders of three messages each, copied in one attempt, each message once, verified. */

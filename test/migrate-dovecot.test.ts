@@ -304,6 +304,7 @@ test('bad input: clear errors and exit code 2, never a stack trace', async () =>
     [['migrate', '--source-user', 'u', '--target-host', 'h', '--target-user', 'u'], /--source-host is required/],
     [['migrate', '--users', join(work, 'missing.csv'), '--source-host', 'h', '--target-host', 'h'], /could not be read: ENOENT/],
     [['migrate', '--source-host', 'h', '--source-user', 'u', '--target-host', 'h', '--target-user', 'u', '--map', 'nonsense'], /--map: "nonsense" must look like/],
+    [['migrate', '--source-host', 'h', '--source-user', 'u', '--target-host', 'h', '--target-user', 'u', '--max-connections', '0'], /--max-connections: "0" must be a whole number from 1 to 10000/],
   ];
   for (const [args, expected] of cases) {
     const result = await runCli(args, env);

@@ -4,6 +4,7 @@ import type { ConnectionSettings } from '../domain/mail-types.js';
 import type { Clock, Logger, MailStore } from '../engine/ports.js';
 import type { MigrationOptions, OpenOptions } from '../engine/mailbox-migration.js';
 import type { ByteBudget } from '../engine/byte-budget.js';
+import type { ConnectionBudget } from '../engine/connection-budget.js';
 import { asMailshiftError, migrateMailbox } from '../engine/mailbox-migration.js';
 import type { MigrationReport } from '../engine/migration-report.js';
 import type { MigrationObserver } from '../engine/sync-options.js';
@@ -47,6 +48,8 @@ export interface RunMigrationInput {
   clock?: Clock;
   /** Shared by all mailboxes the process copies at once (bounded memory); private when absent. */
   byteBudget?: ByteBudget;
+  /** Shared by all mailboxes the process copies at once (connections per server); none when absent. */
+  connectionBudget?: ConnectionBudget;
   /** For tests and benchmarks: how stores are opened. */
   openStore?: (settings: ConnectionSettings, side: 'source' | 'target', options?: OpenOptions) => Promise<MailStore>;
 }
@@ -77,6 +80,7 @@ export async function runMigration(input: RunMigrationInput): Promise<MigrationR
         ...(input.logger ? { logger: input.logger } : {}),
         ...(input.signal ? { signal: input.signal } : {}),
         ...(input.byteBudget ? { byteBudget: input.byteBudget } : {}),
+        ...(input.connectionBudget ? { connectionBudget: input.connectionBudget } : {}),
       }, input.options);
     } catch (err) {
       const e = asMailshiftError(err);

@@ -10,6 +10,7 @@ import type { Clock, Logger, MailStore } from './ports.js';
 import type { MigrationState } from './state-port.js';
 import { DEFAULT_BYTE_BUDGET, ItemBudget } from './sync-options.js';
 import { ByteBudget } from './byte-budget.js';
+import type { ConnectionBudget, WorkerLease } from './connection-budget.js';
 import type { MigrationObserver, SyncOptions } from './sync-options.js';
 import { RestartFolder, emptyReport, syncFolder } from './folder-sync.js';
 import { verifyMailbox } from './verify.js';
@@ -32,6 +33,8 @@ export interface MigrationDeps {
   signal?: AbortSignal;
   /** Shared by every mailbox of the process; a private one is made when absent. */
   byteBudget?: ByteBudget;
+  /** Connections the mailboxes of the process may hold at once; absent: as many as the work wants. */
+  connectionBudget?: ConnectionBudget;
 }
 
 export interface MigrationOptions extends SyncOptions {
@@ -148,6 +151,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
     let source: MailStore | null = null;
     let target: MailStore | null = null;
     const extraStores: MailStore[] = [];
+    let lease: WorkerLease | null = null;
     /** Connections still being opened: waited for before the stores are closed, so none leaks. */
     const pendingOpens: Array<Promise<unknown>> = [];
     const openPair = (): Promise<{ source: MailStore; target: MailStore }> => {
@@ -198,7 +202,9 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       }
       // The other folder workers connect while the folders are being created.
       const toSync = plan.folders.filter((f) => f.selectable && !done.has(f.sourcePath));
-      const expectedWorkers = Math.min(workerLimit, folderWorkers(toSync, counts, counts.size > 0 ? await state.entryCounts() : new Map(), options));
+      const wantedWorkers = Math.min(workerLimit, folderWorkers(toSync, counts, counts.size > 0 ? await state.entryCounts() : new Map(), options));
+      lease = deps.connectionBudget?.lease(wantedWorkers) ?? null;
+      const expectedWorkers = lease?.workers ?? wantedWorkers;
       const extraPairs = Array.from({ length: Math.max(0, expectedWorkers - 1) }, () => {
         const opening = openPair();
         opening.catch(() => undefined);
@@ -273,6 +279,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
             const e = asMailshiftError(err);
             if (!isConnectionLimit(e)) throw e;
             noteRefusal(e);
+            lease?.shrink(lease.workers - 1);
             return;
           }
         }
@@ -311,6 +318,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
             const release = Promise.all([closeQuietly(pair.source), closeQuietly(pair.target)]);
             releases.push(release);
             await release;
+            lease?.shrink(lease.workers - 1);
             return;
           }
         }
@@ -386,6 +394,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       const kept = pairs[survivor()] ?? { source, target };
       await Promise.all(pendingOpens);
       await Promise.all(extraStores.splice(0).filter((store) => store !== kept.source && store !== kept.target).map(closeQuietly));
+      lease?.shrink(1);
       extraStores.push(...[kept.source, kept.target].filter((store) => store !== source && store !== target));
       if (options.verify && !options.dryRun) {
         const expectedAbsent = new Map<string, Set<number>>();
@@ -421,12 +430,14 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
       source = null;
       target = null;
       extraStores.length = 0;
+      lease?.release();
       await clock.sleep(delay, deps.signal);
     } finally {
       await Promise.all(pendingOpens);
       await closeQuietly(source);
       await closeQuietly(target);
       await Promise.all(extraStores.map(closeQuietly));
+      lease?.release();
     }
   }
 

@@ -20,6 +20,7 @@ import { FINISHED_BATCH_STATUSES, MAX_TRANSIENT_ATTEMPTS, userBackoffMs } from '
 import type { BatchStatus, UserStatus } from '../batch/batch-status.js';
 import { describeAccount, pairKey, runMigration } from '../app/run-migration.js';
 import { ByteBudget } from '../engine/byte-budget.js';
+import { ConnectionBudget, DEFAULT_MAX_CONNECTIONS } from '../engine/connection-budget.js';
 import { processAlive } from '../store/mailbox-registry.js';
 import { DEFAULT_BYTE_BUDGET } from '../engine/sync-options.js';
 import type { BatchContext } from '../app/batch-context.js';
@@ -45,6 +46,8 @@ export interface BatchRunnerOptions {
   progressMs: number;
   /** Mailboxes at once in this process, over all endpoints (each endpoint's own limits apply too). */
   maxParallel: number;
+  /** Connections to each server at once over the mailboxes this runner copies (ConnectionBudget). */
+  maxConnections: number;
   /** Only this batch (`mailshift batch run`). */
   onlyBatchId?: number;
   /** Overrides every batch's incremental interval (tests, or an operator's global setting). */
@@ -59,7 +62,7 @@ export interface BatchRunnerOptions {
 }
 
 export const DEFAULT_RUNNER_OPTIONS: BatchRunnerOptions = {
-  pollMs: 2000, leaseMs: 60_000, progressMs: 2000, maxParallel: 100, engineRetries: 3, backoffBaseMs: 30_000,
+  pollMs: 2000, leaseMs: 60_000, progressMs: 2000, maxParallel: 100, maxConnections: DEFAULT_MAX_CONNECTIONS, engineRetries: 3, backoffBaseMs: 30_000,
 };
 
 /** Calls every observer's callback; one that throws never reaches the engine nor the others. */
@@ -106,6 +109,8 @@ export class BatchRunner {
   private readonly running = new Map<number, Running>();
   /** One allowance of in-memory message bytes for every mailbox this runner copies at once. */
   private readonly byteBudget = new ByteBudget(DEFAULT_BYTE_BUDGET);
+  /** Extra folder workers of the mailboxes copied at once come out of one count of connections. */
+  private readonly connectionBudget: ConnectionBudget;
   private stopping = false;
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
@@ -113,6 +118,7 @@ export class BatchRunner {
 
   constructor(private readonly ctx: BatchContext, options: Partial<BatchRunnerOptions> = {}) {
     this.options = { ...DEFAULT_RUNNER_OPTIONS, ...options };
+    this.connectionBudget = new ConnectionBudget(this.options.maxConnections);
   }
 
   get activeCount(): number {
@@ -316,7 +322,7 @@ export class BatchRunner {
         : progressObserver;
       report = await runMigration({
         db: this.ctx.db, statePath: this.ctx.statePath, source: conns.source, target: conns.target,
-        options: this.migrationOptions(claim, conns), signal: entry.controller.signal, byteBudget: this.byteBudget,
+        options: this.migrationOptions(claim, conns), signal: entry.controller.signal, byteBudget: this.byteBudget, connectionBudget: this.connectionBudget,
         observer,
         ...(this.ctx.openStore ? { openStore: this.ctx.openStore } : {}),
       });

@@ -8,6 +8,7 @@ import type { FolderRules } from '../../engine/folder-mapping.js';
 import type { MigrationReport } from '../../engine/migration-report.js';
 import { DEFAULT_BYTE_BUDGET, DEFAULT_SYNC_OPTIONS } from '../../engine/sync-options.js';
 import { ByteBudget } from '../../engine/byte-budget.js';
+import { ConnectionBudget, DEFAULT_MAX_CONNECTIONS } from '../../engine/connection-budget.js';
 import { describeAccount, runMigration } from '../../app/run-migration.js';
 import { parseUsersCsv } from '../../batch/users-csv.js';
 import { defaultStatePath, openSqliteStore } from '../../store/open-sqlite.js';
@@ -122,6 +123,7 @@ export function registerMigrateCommand(program: Command): void {
   addFolderRuleOptions(command)
     .option('--users <file.csv>', 'migrate many mailboxes: EmailAddress,UserName,Password[,UserRoot][,TargetUserName,TargetPassword]')
     .option('--concurrency <n>', 'mailboxes migrated at once with --users', '4')
+    .option('--max-connections <n>', 'connections to each server at once, over all mailboxes: each mailbox needs 2, each further folder worker 2 more while this allows', String(DEFAULT_MAX_CONNECTIONS))
     .option('--since <YYYY-MM-DD>', 'only messages received on or after this date (INTERNALDATE)')
     .option('--max-message-size <size>', 'skip (and report) larger messages', '35MB')
     .option('--max-items <n>', 'at most this many messages per mailbox; the oldest beyond it are skipped and reported', '500000')
@@ -139,6 +141,7 @@ export function registerMigrateCommand(program: Command): void {
       try {
         const jobs = await jobsFrom(opts);
         const concurrency = parsePositiveInt(String(opts.concurrency ?? '4'), '--concurrency', 100);
+        const connectionBudget = new ConnectionBudget(parsePositiveInt(String(opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS), '--max-connections', 10_000));
         migrationOptionsFrom(opts, { source: '', target: '' });
         db = await openSqliteStore(statePath);
         const live = !json && process.stderr.isTTY === true;
@@ -162,7 +165,7 @@ export function registerMigrateCommand(program: Command): void {
             const options = migrationOptionsFrom(opts, labels);
             if (job.userRoot) options.rules = { ...options.rules, userRoot: job.userRoot };
             try {
-              const report = await runMigration({ db: db!, statePath, source: job.source, target: job.target, options, observer: display!.observer(label), signal: controller.signal, byteBudget });
+              const report = await runMigration({ db: db!, statePath, source: job.source, target: job.target, options, observer: display!.observer(label), signal: controller.signal, byteBudget, connectionBudget });
               reports.push(report);
               display!.finish(label, report.status);
             } catch (err) {
