@@ -2,7 +2,8 @@
  * The dashboard end to end, in a real browser: Debian's Chromium (/usr/bin/chromium, installed by
  * scripts/test.sh) driven by playwright-core, against `mailshift serve` and two real Dovecot servers.
  *
- * An admin enters the token, creates the source endpoint (private CA uploaded, connection test shown),
+ * An admin enters the token, diagnoses a server that is no endpoint yet (fails at TLS without its CA,
+ * passes with it), creates the source endpoint (private CA uploaded, connection test shown),
  * diagnoses it, uploads a CSV with an error and sees it inline with its row number, fixes it, creates
  * the target endpoint from inside the wizard, excludes folders, starts the batch, watches the users
  * reach Synced (one with a warning, one failed with the seeds' message and what to do) through live updates, opens a
@@ -174,7 +175,24 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Migration batches');
 
-    // 2. The source endpoint, with the test bed's CA uploaded; the connection test is shown.
+    // 2. Diagnose a server that is no endpoint yet: without its CA the test fails at TLS and says
+    // why; with the CA and a user's credentials every step passes.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Diagnose' }).click();
+    await page.getByRole('heading', { name: 'Diagnose a server' }).waitFor();
+    await page.getByLabel('IMAP server').fill('127.0.0.1');
+    await page.getByLabel('Port', { exact: true }).fill(String(source.imapsPort));
+    await page.getByRole('button', { name: 'Run the test' }).click();
+    await page.getByText('Connection test failed at TLS').waitFor();
+    assert.match(await page.locator('.alert.error[role="status"]').innerText(), /What to do:/);
+    await page.getByLabel('Trusted CA certificate (PEM), for a private CA').setInputFiles(source.caFile);
+    await page.getByLabel('User name').fill(GOOD[0]!);
+    await page.getByLabel('Password').fill(SRC_PW);
+    await page.getByRole('button', { name: 'Run the test' }).click();
+    await page.getByText('Connection test passed', { exact: true }).waitFor();
+    await page.locator('.diag-step[data-step="login"] .badge', { hasText: 'PASS' }).waitFor();
+    await shot(page, '02a-diagnose-server', 'diagnose-server');
+
+    // 2b. The source endpoint, with the test bed's CA uploaded; the connection test is shown.
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Endpoints' }).click();
     await page.getByRole('link', { name: '+ New endpoint' }).click();
     await page.getByLabel('Endpoint name').fill('old-imap');

@@ -8,6 +8,7 @@ import { BatchDetailsPage } from './pages/BatchDetailsPage.tsx';
 import { EndpointsPage } from './pages/EndpointsPage.tsx';
 import { EndpointEditPage } from './pages/EndpointEditPage.tsx';
 import { DiagnosePage } from './pages/DiagnosePage.tsx';
+import { ServerDiagnosePage } from './pages/ServerDiagnosePage.tsx';
 
 export function App() {
   const [token, setTokenState] = useState(getToken);
@@ -23,7 +24,7 @@ export function App() {
   }), []);
 
   useEffect(() => {
-    const titles: Record<string, string> = { batches: 'Migration batches', 'new-batch': 'New migration batch', endpoints: 'Migration endpoints' };
+    const titles: Record<string, string> = { batches: 'Migration batches', 'new-batch': 'New migration batch', endpoints: 'Migration endpoints', diagnose: 'Diagnose a server' };
     document.title = `${token ? titles[route[0] ?? 'batches'] ?? (route[0] === 'batch' ? `Batch ${route[1] ?? ''}` : 'mailshift') : 'Sign in'} — mailshift`;
   }, [route, token]);
 
@@ -38,6 +39,7 @@ export function App() {
   else if (section === 'endpoints' && route[1] && route[2] === 'edit') page = <EndpointEditPage name={route[1]} />;
   else if (section === 'endpoints' && route[1] && route[2] === 'diagnose') page = <DiagnosePage name={route[1]} />;
   else if (section === 'endpoints') page = <EndpointsPage />;
+  else if (section === 'diagnose') page = <ServerDiagnosePage />;
   else page = <p>Page not found. <a href={href('batches')}>Go to the migration batches.</a></p>;
 
   const current = section === 'batch' || section === 'new-batch' ? 'batches' : section;
@@ -49,6 +51,7 @@ export function App() {
         <nav className="app-nav" aria-label="Main">
           <a href={href('batches')} aria-current={current === 'batches' ? 'page' : undefined}>Migration batches</a>
           <a href={href('endpoints')} aria-current={current === 'endpoints' ? 'page' : undefined}>Endpoints</a>
+          <a href={href('diagnose')} aria-current={current === 'diagnose' ? 'page' : undefined}>Diagnose</a>
         </nav>
         <div className="header-right">
           <button type="button" onClick={() => { setToken(null); setExpired(false); }}>Sign out</button>
