@@ -250,9 +250,11 @@ describe('imapflow MailStore against Dovecot', { skip: !dovecotAvailable() && 'n
     const s = await openMailStore(settingsFor(single, 'dora', PASSWORD, 'ssl'), { side: 'source' }, {}, ['fetch']);
     try {
       const status = await s.openFolder('INBOX', { readOnly: true });
+      assert.equal(s.readRefusal ?? null, null, 'nothing read yet');
       const metas = await collect(s.fetchMeta('all'));
       assert.equal(metas.length, expected.length);
       assert.ok(await failedLogins() >= 1, 'the fetch connection was refused');
+      assert.match(s.readRefusal?.detail ?? '', /mail_max_userip_connections=1/, 'what the server said, for the report');
       const uids = metas.map((m) => m.uid);
       const headers = await collect(s.fetchHeaders(uids));
       const bodies = await collect(s.fetchMessages(uids));

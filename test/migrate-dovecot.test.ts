@@ -14,7 +14,7 @@ import { connectionArgs, runCli } from './support/cli.js';
 import { byFolder, toExchange } from './support/mailbox-compare.js';
 
 const PASS = { source: 'src-pass', target: 'dst-pass' };
-const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'full', 'frank', 'gina', 'hank', 'ivy'].map((u) => `${u}@example.com`);
+const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'full', 'frank', 'gina', 'hank', 'ivy', 'jane'].map((u) => `${u}@example.com`);
 let source: DovecotServer;
 let target: DovecotServer;
 let plainTarget: DovecotServer;
@@ -235,6 +235,22 @@ test('a source that allows 2 connections per account: the folders are copied by 
     assert.deepEqual(nonEmpty(byFolder(copied)), nonEmpty(byFolder(before, toExchange)), 'every message once, flags and dates kept');
   } finally {
     await limited.stop();
+  }
+});
+
+test('a source that allows 1 connection per account: the messages are read over it, with a warning', async () => {
+  const single = await startDovecot({ name: 'mig-src-single', folderStyle: 'dovecot', maxUserIpConnections: 1, users: [{ user: 'jane@example.com', password: PASS.source }] });
+  try {
+    const user = 'jane@example.com';
+    await fillMailbox(single, { user, password: PASS.source }, generateCorpus({ messages: 60, seed: 93 }), { connections: 1 });
+    const before = await readMailbox(single, { user, password: PASS.source });
+    await migrateCompletes(['migrate', ...connectionArgs(single, user, target, user), '--state', join(work, 'jane.sqlite'), '--json'], {
+      transferred: before.length, retries: 0, warning: /refused this account a second connection .*mail_max_userip_connections=1.*read over its one connection/,
+    });
+    const copied = await readMailbox(target, { user, password: PASS.target });
+    assert.deepEqual(nonEmpty(byFolder(copied)), nonEmpty(byFolder(before, toExchange)), 'every message once, flags and dates kept');
+  } finally {
+    await single.stop();
   }
 });
 

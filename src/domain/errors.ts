@@ -131,6 +131,11 @@ export const ERROR_CATALOG = {
     message: 'The server {host} refused more connections for this account ({detail}); the migration went on with {workers} folder worker(s) instead of {wanted}.',
     remediation: 'Nothing was lost: every folder was copied over the connections the server accepted, only fewer at a time. Each folder worker uses two connections per server; to avoid the refused logins, lower --folder-concurrency or raise the server\'s per-user limit (Dovecot: mail_max_userip_connections).',
   },
+  CONN_READ_ON_CONTROL: {
+    scope: 'mailbox', retry: 'never', class: 'connection',
+    message: 'The server {host} refused this account a second connection ({detail}); the messages were read over its one connection, which is slower.',
+    remediation: 'Nothing was lost. To copy at full speed, allow the migration account at least 2 connections on this server (Dovecot: mail_max_userip_connections), and 2 more per extra folder worker (--folder-concurrency).',
+  },
   CONN_SINGLE_CONNECTION: {
     scope: 'mailbox', retry: 'never', class: 'connection',
     message: 'The server {host} allows this account only one connection ({detail}); the messages are appended over it one command at a time, which is slower.',

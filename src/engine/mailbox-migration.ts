@@ -408,6 +408,10 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
           deep: false, since: options.since, maxMessageSize: options.maxMessageSize, expectedAbsent,
         });
       }
+      for (const pair of pairs) {
+        const refusal = pair?.source.readRefusal;
+        if (refusal) warn(new MailshiftError('CONN_READ_ON_CONTROL', refusal).message);
+      }
       break;
     } catch (err) {
       const e = asMailshiftError(err);

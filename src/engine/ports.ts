@@ -14,6 +14,11 @@ export interface MailStore {
   readonly delimiter: string | null;
   /** The personal namespace prefix, e.g. 'INBOX.' on Courier-style servers, '' on most. */
   readonly namespacePrefix: string;
+  /**
+   * The server refused this store a connection beside its own (an account's connection limit), so
+   * it read messages over that one: slower, the same bytes. What the server said, for the report.
+   */
+  readonly readRefusal?: { host: string; detail: string } | null;
 
   /**
    * LIST. With `messageCounts`, every selectable folder also carries its message count: one round

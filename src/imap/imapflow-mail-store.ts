@@ -121,6 +121,7 @@ class ImapFlowMailStore implements MailStore {
   private closed = false;
   /** The server refused this account a connection beyond the control one: reads go through that. */
   private readsOnControl = false;
+  readRefusal: { host: string; detail: string } | null = null;
 
   constructor(
     private readonly client: ImapFlow,
@@ -411,6 +412,7 @@ class ImapFlowMailStore implements MailStore {
     } catch (err) {
       if (!isConnectionLimit(err)) throw err;
       this.readsOnControl = true;
+      this.readRefusal ??= { host: String(err.params.host ?? this.ctx.host), detail: String(err.params.detail ?? err.message) };
       return null;
     }
   }
