@@ -1,6 +1,8 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api } from '../api.ts';
+import { CredentialFields } from '../components/CredentialFields.tsx';
 import { DiagnoseReportView } from '../components/DiagnoseReportView.tsx';
+import { TestAnnouncement } from '../components/TestAnnouncement.tsx';
 import { ErrorBox } from '../components/ErrorBox.tsx';
 import { href } from '../router.ts';
 import type { EndpointTestResult, EndpointView } from '../types.ts';
@@ -62,22 +64,13 @@ export function DiagnosePage({ name }: { name?: string | null }) {
                 <input id="diag-mailbox" type="text" value={mailbox} onChange={(e) => setMailbox(e.target.value)} placeholder="alice@contoso.com" />
               </div>
             ) : (
-              <>
-                <div className="field">
-                  <label htmlFor="diag-user">User name</label>
-                  <input id="diag-user" type="text" value={user} onChange={(e) => setUser(e.target.value)} autoComplete="off" />
-                </div>
-                <div className="field">
-                  <label htmlFor="diag-password">Password</label>
-                  <input id="diag-password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="off" />
-                </div>
-              </>
+              <CredentialFields idPrefix="diag" user={user} password={password} onUser={setUser} onPassword={setPassword} />
             )}
           </div>
           <button type="submit" className="primary" disabled={busy}>{busy ? 'Testing…' : 'Run the test again'}</button>
         </form>
       </div>
-      <div aria-live="polite" className="visually-hidden">{busy ? 'Testing the connection' : result ? (result.ok ? 'The connection test passed' : `The connection test failed: ${result.verdict.message}`) : ''}</div>
+      <TestAnnouncement busy={busy} outcome={result} />
       <ErrorBox error={error} />
       {result && (
         <div className="panel">

@@ -1,6 +1,8 @@
 import { useState, type FormEvent } from 'react';
 import { api } from '../api.ts';
+import { CredentialFields } from '../components/CredentialFields.tsx';
 import { DiagnoseReportView } from '../components/DiagnoseReportView.tsx';
+import { TestAnnouncement } from '../components/TestAnnouncement.tsx';
 import { ErrorBox } from '../components/ErrorBox.tsx';
 import { href } from '../router.ts';
 import type { DiagnoseReport } from '../types.ts';
@@ -80,14 +82,7 @@ export function ServerDiagnosePage() {
               <label htmlFor="sd-port">Port</label>
               <input id="sd-port" type="number" min={1} max={65535} value={port} onChange={(e) => setPort(e.target.value)} placeholder={security === 'ssl' ? '993' : '143'} />
             </div>
-            <div className="field">
-              <label htmlFor="sd-user">User name</label>
-              <input id="sd-user" type="text" value={user} onChange={(e) => setUser(e.target.value)} autoComplete="off" />
-            </div>
-            <div className="field">
-              <label htmlFor="sd-password">Password</label>
-              <input id="sd-password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="off" />
-            </div>
+            <CredentialFields idPrefix="sd" user={user} password={password} onUser={setUser} onPassword={setPassword} />
             <div className="field">
               <label htmlFor="sd-ca">Trusted CA certificate (PEM), for a private CA</label>
               <input id="sd-ca" type="file" accept=".pem,.crt,.cer,text/plain" onChange={(e) => void readCa(e.target.files?.[0])} />
@@ -97,7 +92,7 @@ export function ServerDiagnosePage() {
           <button type="submit" className="primary" disabled={busy || host.trim() === ''}>{busy ? 'Testing…' : 'Run the test'}</button>
         </form>
       </div>
-      <div aria-live="polite" className="visually-hidden">{busy ? 'Testing the connection' : result ? (result.ok ? 'The connection test passed' : `The connection test failed: ${result.verdict.message}`) : ''}</div>
+      <TestAnnouncement busy={busy} outcome={result} />
       <ErrorBox error={error} />
       {result && (
         <div className="panel">
