@@ -120,7 +120,6 @@ class ImapFlowMailStore implements MailStore {
   private readonly largeSizes = new Map<number, number>();
   private closed = false;
   /** The server refused this account a connection beyond the control one: reads go through that. */
-  private readsOnControl = false;
   readRefusal: { host: string; detail: string } | null = null;
 
   constructor(
@@ -397,7 +396,7 @@ class ImapFlowMailStore implements MailStore {
   }
 
   private get rawFetch(): boolean {
-    return (this.options.fetchMode ?? 'raw') === 'raw' && !this.readsOnControl;
+    return (this.options.fetchMode ?? 'raw') === 'raw' && this.readRefusal === null;
   }
 
   /**
@@ -411,7 +410,6 @@ class ImapFlowMailStore implements MailStore {
       return await this.readerOnOpenFolder();
     } catch (err) {
       if (!isConnectionLimit(err)) throw err;
-      this.readsOnControl = true;
       this.readRefusal ??= { host: String(err.params.host ?? this.ctx.host), detail: String(err.params.detail ?? err.message) };
       return null;
     }
