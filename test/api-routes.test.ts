@@ -19,6 +19,7 @@ import { adminAuthFromToken, resolveAdminAuth, sha256Hex, tokenFilePath, TICKET_
 import { resolveStatic } from '../src/api/static-files.js';
 import type { DiagnoseOptions, DiagnoseReport } from '../src/diagnose/diagnose-types.js';
 import { ERROR_CATALOG } from '../src/domain/errors.js';
+import { warningsColumn } from '../src/store/batch-schema.js';
 
 const TOKEN = 'test-admin-token-0123456789';
 const ADMIN_PASSWORD = 'Adm1n-S3cret-pw';
@@ -439,6 +440,12 @@ describe('batches', () => {
     assert.deepEqual(search.users.map((u: any) => u.emailAddress), ['bob@new.example']);
     const wild = (await call('GET', '/api/batches/Wave1/users?q=%25')).json();
     assert.equal(wild.total, 0, '% is matched literally');
+    assert.equal((await call('GET', '/api/batches/Wave1/users?warned=true')).json().total, 0, 'no sync has warned yet');
+    await ctx.db.updateTable('batch_users').set({ warnings: warningsColumn(['Both "Sent" and "Sent Items" map to "Sent Items"; "Sent Items" goes to "Sent Items (Sent Items)" instead.']) })
+      .where('batch_id', '=', batchRow.id).where('email_address', '=', 'carol@new.example').execute();
+    const warned = (await call('GET', '/api/batches/Wave1/users?warned=true')).json();
+    assert.deepEqual(warned.users.map((u: any) => [u.emailAddress, u.warnings.length]), [['carol@new.example', 1]]);
+    assert.equal((await call('GET', '/api/batches/Wave1/users?warned=false')).json().total, 3, 'warned=false filters nothing');
     const one = (await call('GET', '/api/batches/Wave1/users/ALICE@new.example')).json();
     assert.equal(one.emailAddress, 'alice@new.example');
     assert.deepEqual(one.skippedItems, []);

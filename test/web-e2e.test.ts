@@ -308,6 +308,12 @@ test('an admin runs a whole migration from the dashboard in Chromium', { skip: s
     assert.equal(await page.locator('tbody tr[data-user]').getAttribute('data-user'), BAD);
 
     await page.getByLabel('Status', { exact: true }).selectOption('');
+    // Only the users whose last sync warned (server-side too).
+    await page.getByLabel('Only users with warnings').check();
+    await page.waitForFunction(() => document.querySelectorAll('tbody tr[data-user]').length === 1);
+    assert.equal(await page.locator('tbody tr[data-user]').getAttribute('data-user'), GOOD[2]);
+    await page.getByLabel('Only users with warnings').uncheck();
+    await page.waitForFunction(() => document.querySelectorAll('tbody tr[data-user]').length === 4);
 
     // Add a user to the running batch: it appears (the page refetches when the total changes) and syncs.
     await page.getByRole('button', { name: 'Add users to this batch…' }).click();

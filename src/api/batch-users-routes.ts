@@ -13,7 +13,7 @@ export function registerBatchUserRoutes(app: FastifyInstance, api: ApiContext): 
   app.get('/api/batches/:name/users', {
     schema: {
       summary: 'One page of the batch\'s users: status, Items Synced/Skipped, bytes, last sync, error with what to do',
-      description: 'Filters (status, q) and paging (offset, limit) run in the database; total counts every user that matches the filters.',
+      description: 'Filters (status, q, warned) and paging (offset, limit) run in the database; total counts every user that matches the filters.',
       tags, params: S.NameParams, querystring: S.UsersQuery,
       response: {
         200: { type: 'object', properties: { total: { type: 'integer' }, offset: { type: 'integer' }, limit: { type: 'integer' }, users: { type: 'array', items: S.BatchUser } }, required: ['total', 'offset', 'limit', 'users'] },

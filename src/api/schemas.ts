@@ -245,6 +245,7 @@ export const UserParams = obj({ name: { type: 'string', minLength: 1 }, address:
 export const UsersQuery = obj({
   status: { type: 'string', description: 'Comma-separated user statuses; empty = all.' },
   q: { type: 'string', maxLength: 320, description: 'Case-insensitive substring of EmailAddress or UserName.' },
+  warned: { type: 'boolean', description: 'Only the users whose last sync warned about something (BatchUser.warnings not empty).' },
   offset: { type: 'integer', minimum: 0, default: 0 },
   limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
   sort: { type: 'string', enum: ['row', 'email', 'status', 'lastSync', 'itemsSynced'], default: 'row' },

@@ -227,7 +227,7 @@ export function toBatchUser(u: UserViewRow): BatchUserJson {
 }
 
 export interface UsersPageQuery {
-  status?: string; q?: string; offset: number; limit: number; sort: 'row' | 'email' | 'status' | 'lastSync' | 'itemsSynced';
+  status?: string; q?: string; warned?: boolean; offset: number; limit: number; sort: 'row' | 'email' | 'status' | 'lastSync' | 'itemsSynced';
 }
 
 /** One page of a batch's users, filtered and sorted by the database, with the total that matches. */
@@ -237,6 +237,8 @@ export async function usersPage(ctx: BatchContext, batchId: number, query: Users
   const like = `%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   let base = ctx.db.selectFrom('batch_users').where('batch_id', '=', batchId);
   if (statuses.length) base = base.where('status', 'in', statuses);
+  // The column is null for a sync without warnings (warningsColumn).
+  if (query.warned) base = base.where('warnings', 'is not', null);
   if (needle) {
     base = base.where((eb) => eb.or([
       eb(sql`lower(email_address)`, 'like', sql`${like} escape '\\'`),

@@ -37,6 +37,7 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
   const [announce, setAnnounce] = useState('');
   const [status, setStatus] = useState('');
   const [q, setQ] = useState('');
+  const [warned, setWarned] = useState(false);
   const [query, setQuery] = useState('');
   const [sort, setSort] = useState('row');
   const [offset, setOffset] = useState(0);
@@ -66,7 +67,7 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
   const loadUsers = useCallback(async () => {
     try {
       const started = performance.now();
-      const fetched = await api.get<UsersPage>(`/api/batches/${encodeURIComponent(batchName)}/users`, { status, q: query, offset, limit, sort });
+      const fetched = await api.get<UsersPage>(`/api/batches/${encodeURIComponent(batchName)}/users`, { status, q: query, warned: warned || undefined, offset, limit, sort });
       setPage({
         ...fetched,
         users: fetched.users.map((x) => {
@@ -77,7 +78,7 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
     } catch (err) {
       setError(err);
     }
-  }, [batchName, status, query, offset, limit, sort]);
+  }, [batchName, status, query, warned, offset, limit, sort]);
 
   useEffect(() => { void loadBatch(); }, [loadBatch]);
   useEffect(() => { void loadUsers(); }, [loadUsers]);
@@ -257,6 +258,7 @@ export function BatchDetailsPage({ name }: { name?: string | null }) {
             </select>
           <label className="small" htmlFor="user-search">Search</label>
             <input id="user-search" type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="address or user name" />
+          <label className="small nowrap"><input type="checkbox" checked={warned} onChange={(e) => { setWarned(e.target.checked); setOffset(0); }} /> Only users with warnings</label>
           <label className="small" htmlFor="user-sort">Sort</label>
             <select id="user-sort" value={sort} onChange={(e) => { setSort(e.target.value); setOffset(0); }}>
               {SORTS.map((s) => <option key={s.value} value={s.value}>{s.label}</option>)}
