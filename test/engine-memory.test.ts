@@ -281,9 +281,9 @@ test('folder workers follow the work: one for a small mailbox, more for many new
   assert.equal(opened, 3);
 });
 
-test('mailboxes copied at once share --max-connections: every mailbox gets its first worker, extra workers only while connections are left', async () => {
+test('mailboxes copied at once share --max-connections per server: every mailbox gets its first worker, extra workers only while connections are left on both its servers', async () => {
   const caps = new Set(['IMAP4REV1', 'UIDPLUS', 'CONDSTORE', 'SPECIAL-USE', 'LITERAL+', 'MULTIAPPEND', 'LIST-STATUS']);
-  const mailbox = (budget: ConnectionBudget) => {
+  const mailbox = (budget: ConnectionBudget, sourceServer = 'src:993', targetServer = 'dst:993') => {
     const source = new MemoryMailServer(caps);
     const target = new MemoryMailServer(caps);
     for (const folder of ['Alpha', 'Beta', 'Gamma', 'Delta']) for (let i = 0; i < 3; i++) source.add(folder, message(folder, i));
@@ -292,11 +292,12 @@ test('mailboxes copied at once share --max-connections: every mailbox gets its f
     const run = () => migrateMailbox({
       openSource: async () => {
         opened++;
-        peak = Math.max(peak, budget.inUse);
+        peak = Math.max(peak, budget.inUse(sourceServer), budget.inUse(targetServer));
         return source.store();
       },
       openTarget: async () => target.store(),
-      state: new MemoryState(), clock: { now: () => Date.now(), sleep: async () => undefined }, byteBudget: new ByteBudget(64 * 1024 * 1024), connectionBudget: budget,
+      state: new MemoryState(), clock: { now: () => Date.now(), sleep: async () => undefined }, byteBudget: new ByteBudget(64 * 1024 * 1024),
+      connectionBudget: budget.between(sourceServer, targetServer),
     }, {
       ...DEFAULT_SYNC_OPTIONS, rules: {}, dryRun: false, verify: true, maxRetries: 0,
       folderConcurrency: 3, messagesPerFolderWorker: 2, sourceLabel: 'source', targetLabel: 'target',
@@ -311,15 +312,21 @@ test('mailboxes copied at once share --max-connections: every mailbox gets its f
   for (const [i, report] of reports.entries()) assertEachCopiedOnce(report, boxes[i]!.target);
   assert.equal(boxes.reduce((n, b) => n + b.opened(), 0), 5, 'three first workers, and the two extra ones that 8 connections allow');
   assert.ok(boxes.every((b) => b.peak() <= 8 + 2 * 2), 'over the budget only by first workers');
-  assert.equal(shared.inUse, 0, 'every connection counted is given back');
-  // Alone, a mailbox gets the workers the budget has room for: 4 connections, 2 workers.
+  assert.deepEqual([shared.inUse('src:993'), shared.inUse('dst:993')], [0, 0], 'every connection counted is given back');
+  // Mailboxes of other servers do not count against these; one that shares the target does.
+  const other = new ConnectionBudget(8);
+  const apart = [mailbox(other, 'a:993', 'b:993'), mailbox(other, 'c:993', 'd:993'), mailbox(other, 'e:993', 'b:993')];
+  await Promise.all(apart.map((b) => b.run()));
+  assert.equal(apart[1]!.opened(), 3, 'alone on its servers: all three workers');
+  assert.equal(apart[0]!.opened() + apart[2]!.opened(), 4, 'the two that share server b: 8 connections there');
+  // Alone, a mailbox gets the workers the budget has room for: 4 connections, 2 workers; 2 when
+  // both sides are accounts of one server (4 connections per worker there).
   const alone = mailbox(new ConnectionBudget(4));
   assertEachCopiedOnce(await alone.run(), alone.target);
   assert.equal(alone.opened(), 2);
-  // And all the work wants when there is room.
-  const roomy = mailbox(new ConnectionBudget(64));
-  assertEachCopiedOnce(await roomy.run(), roomy.target);
-  assert.equal(roomy.opened(), 3);
+  const oneServer = mailbox(new ConnectionBudget(8), 'same:993', 'same:993');
+  assertEachCopiedOnce(await oneServer.run(), oneServer.target);
+  assert.equal(oneServer.opened(), 2);
 });
 
 /** Four folders of three messages each, copied in one attempt, each message once, verified. */

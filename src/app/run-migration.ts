@@ -54,6 +54,11 @@ export interface RunMigrationInput {
   openStore?: (settings: ConnectionSettings, side: 'source' | 'target', options?: OpenOptions) => Promise<MailStore>;
 }
 
+/** A server as the connection budget counts it. */
+function serverOf(settings: ConnectionSettings): string {
+  return `${settings.host.toLowerCase()}:${settings.port}`;
+}
+
 export async function runMigration(input: RunMigrationInput): Promise<MigrationReport> {
   const clock = input.clock ?? systemClock;
   const openRaw = input.openStore ?? ((settings, side, options) => openMailStore(settings, { side }, options?.appendOnControl ? { appendOver: 'control' } : {}, options?.prepare));
@@ -80,7 +85,7 @@ export async function runMigration(input: RunMigrationInput): Promise<MigrationR
         ...(input.logger ? { logger: input.logger } : {}),
         ...(input.signal ? { signal: input.signal } : {}),
         ...(input.byteBudget ? { byteBudget: input.byteBudget } : {}),
-        ...(input.connectionBudget ? { connectionBudget: input.connectionBudget } : {}),
+        ...(input.connectionBudget ? { connectionBudget: input.connectionBudget.between(serverOf(input.source), serverOf(input.target)) } : {}),
       }, input.options);
     } catch (err) {
       const e = asMailshiftError(err);

@@ -10,7 +10,7 @@ import type { Clock, Logger, MailStore } from './ports.js';
 import type { MigrationState } from './state-port.js';
 import { DEFAULT_BYTE_BUDGET, ItemBudget } from './sync-options.js';
 import { ByteBudget } from './byte-budget.js';
-import type { ConnectionBudget, WorkerLease } from './connection-budget.js';
+import type { WorkerBudget, WorkerLease } from './connection-budget.js';
 import type { MigrationObserver, SyncOptions } from './sync-options.js';
 import { RestartFolder, emptyReport, syncFolder } from './folder-sync.js';
 import { verifyMailbox } from './verify.js';
@@ -33,8 +33,8 @@ export interface MigrationDeps {
   signal?: AbortSignal;
   /** Shared by every mailbox of the process; a private one is made when absent. */
   byteBudget?: ByteBudget;
-  /** Connections the mailboxes of the process may hold at once; absent: as many as the work wants. */
-  connectionBudget?: ConnectionBudget;
+  /** Connections the mailboxes of the process may hold on this mailbox's servers; absent: as many as the work wants. */
+  connectionBudget?: WorkerBudget;
 }
 
 export interface MigrationOptions extends SyncOptions {
