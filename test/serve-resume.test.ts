@@ -140,7 +140,12 @@ test('stop and start a running batch; SIGKILL the service mid-batch and restart 
 test('batch run syncs one batch in the foreground; a sync\'s warnings stay with its user (report, users table, show); a Gmail-looking source without "[Gmail]" excluded gets the label-duplicates warning', async () => {
   writeFileSync(join(work, 's.csv'), csvFor(extra.slice(0, 2)));
   assert.equal((await ms(['batch', 'create', 'Solo', '--csv', join(work, 's.csv'), '--source', 'src', '--target', 'dst', '--no-probe'])).code, 0);
-  const run = await ms(['batch', 'run', 'Solo', '--json']);
+  // A bad option is refused before the batch is touched.
+  const bad = await ms(['batch', 'run', 'Solo', '--max-connections', '0']);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--max-connections: "0" must be a whole number from 1 to 10000/);
+  assert.equal(batchStatus('Solo'), 'Created', 'not started by a refused command');
+  const run = await ms(['batch', 'run', 'Solo', '--json', '--max-connections', '8']);
   assert.equal(run.code, 0, run.stderr + run.stdout);
   const report = JSON.parse(run.stdout) as { batch: { status: string; totals: { synced: number } }; users: Array<{ emailAddress: string; warnings: string[] }> };
   assert.equal(report.batch.status, 'Synced');

@@ -18,7 +18,8 @@ import { renderBatchReportCsv, renderBatchReportJson, renderBatchSummary, render
 import type { BatchRow } from '../../store/batch-repository.js';
 import { defaultStatePath } from '../../store/open-sqlite.js';
 import { reportFailure } from '../cli-output.js';
-import { parseDate, parseSize } from '../parse-values.js';
+import { parseDate, parsePositiveInt, parseSize } from '../parse-values.js';
+import { DEFAULT_MAX_CONNECTIONS } from '../../engine/connection-budget.js';
 import { ProgressDisplay } from '../progress-display.js';
 
 type Opts = Record<string, unknown>;
@@ -217,15 +218,20 @@ export function registerBatchCommand(program: Command): void {
     })));
 
   batch.addCommand(addState(new Command('run').description('Run one batch in the foreground until it is synced, with progress (no service needed)').argument('<batch>', 'batch name')
-    .option('--poll <duration>', 'how often the store is polled', '1s'))
+    .option('--poll <duration>', 'how often the store is polled', '1s')
+    .option('--max-connections <n>', 'connections to each server at once, over the batch\'s mailboxes: each needs 2, each further folder worker 2 more while this allows', String(DEFAULT_MAX_CONNECTIONS)))
     .action(async (name: string, opts: Opts) => withContext(opts, async (ctx, json) => {
+      // Options first: a bad value must not leave the batch started.
+      const pollMs = parseDurationOption(String(opts.poll), '--poll');
+      const maxConnections = parsePositiveInt(String(opts.maxConnections), '--max-connections', 10_000);
       let b = await ctx.repo.getBatch(name);
       if (['Created', 'Stopped', 'Failed'].includes(b.status)) b = await startBatch(ctx, name);
       else if (['Synced', 'SyncedWithErrors'].includes(b.status)) await syncNow(ctx, name);
       const display = new ProgressDisplay(process.stderr, !json && process.stderr.isTTY === true, json);
       const runner = new BatchRunner(ctx, {
         ...runnerOptionsFromEnv(),
-        pollMs: parseDurationOption(String(opts.poll), '--poll'),
+        pollMs,
+        maxConnections,
         onlyBatchId: b.id,
         observerFor: (address) => display.observer(address),
         onUserFinished: (address, status) => display.finish(address, status),
