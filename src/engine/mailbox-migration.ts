@@ -154,10 +154,11 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
     let lease: WorkerLease | null = null;
     /** Connections still being opened: waited for before the stores are closed, so none leaks. */
     const pendingOpens: Array<Promise<unknown>> = [];
+    // Both at once: on a WAN each connect is several round trips (TCP, TLS, capabilities, LOGIN).
+    const openBoth = () => Promise.allSettled([deps.openSource(FETCH_AHEAD), deps.openTarget(appendOnControl ? { appendOnControl } : undefined)]);
     const openPair = (): Promise<{ source: MailStore; target: MailStore }> => {
       const opening = (async () => {
-        // Both at once: on a WAN each connect is several round trips (TCP, TLS, LOGIN).
-        const [extraSource, extraTarget] = await Promise.allSettled([deps.openSource(FETCH_AHEAD), deps.openTarget(appendOnControl ? { appendOnControl } : undefined)]);
+        const [extraSource, extraTarget] = await openBoth();
         if (extraSource.status === 'fulfilled' && extraTarget.status === 'fulfilled') {
           extraStores.push(extraSource.value, extraTarget.value);
           return { source: extraSource.value, target: extraTarget.value };
@@ -171,8 +172,7 @@ export async function migrateMailbox(deps: MigrationDeps, options: MigrationOpti
     };
     try {
       deps.signal?.throwIfAborted();
-      // Both at once: on a WAN each connect is several round trips (TCP, TLS, capabilities, LOGIN).
-      const [openedSource, openedTarget] = await Promise.allSettled([deps.openSource(FETCH_AHEAD), deps.openTarget(appendOnControl ? { appendOnControl } : undefined)]);
+      const [openedSource, openedTarget] = await openBoth();
       if (openedSource.status === 'fulfilled') source = openedSource.value;
       if (openedTarget.status === 'fulfilled') target = openedTarget.value;
       if (openedSource.status === 'rejected') throw openedSource.reason;
