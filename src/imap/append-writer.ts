@@ -373,7 +373,7 @@ export class AppendWriter {
       return;
     }
     const single = batch.indices.length === 1;
-    const error = this.failureFor(resp, ctx, single ? batch.indices[0] as number : null);
+    const error = appendRefusal(taggedFailure(resp), ctx, single ? batch.indices[0] as number : null);
     if (error.code === 'TARGET_APPEND_REJECTED' && !single) {
       // MULTIAPPEND is all-or-nothing (RFC 3502); nothing was stored, so re-send one by one to
       // learn which message the server refuses and still store the others.
@@ -385,10 +385,6 @@ export class AppendWriter {
     }
     for (const index of batch.indices) results[index] = { status: 'rejected', error };
     if (STOP_CODES.has(error.code)) stop.error ??= error;
-  }
-
-  private failureFor(resp: TaggedResponse, ctx: ErrorContext, index: number | null): MailshiftError {
-    return appendRefusal(taggedFailure(resp), ctx, index);
   }
 
   async close(): Promise<void> {

@@ -134,22 +134,15 @@ class ImapFlowMailStore implements MailStore {
     const ns = client.namespace;
     this.delimiter = ns?.delimiter ?? null;
     this.namespacePrefix = ns?.prefix ?? '';
-    if (ahead.reader) this.reader = this.keepReader(ahead.reader);
-    if (ahead.writer) this.writer = this.keepWriter(ahead.writer);
+    if (ahead.reader) this.reader = this.keep('reader', ahead.reader);
+    if (ahead.writer) this.writer = this.keep('writer', ahead.writer);
   }
 
   // A failed open is not kept: the store stays usable for control commands, and the next call that
   // needs the connection opens it again.
-  private keepReader(opening: Promise<FetchReader>): Promise<FetchReader> {
+  private keep<T>(field: 'reader' | 'writer', opening: Promise<T>): Promise<T> {
     opening.catch(() => {
-      if (this.reader === opening) this.reader = null;
-    });
-    return opening;
-  }
-
-  private keepWriter(opening: Promise<AppendWriter>): Promise<AppendWriter> {
-    opening.catch(() => {
-      if (this.writer === opening) this.writer = null;
+      if ((this[field] as Promise<unknown> | null) === opening) this[field] = null;
     });
     return opening;
   }
@@ -391,7 +384,7 @@ class ImapFlowMailStore implements MailStore {
   /** The append connection, opened on first use and kept for the store's lifetime. */
   appendWriter(): Promise<AppendWriter> {
     if (this.closed) return Promise.reject(this.fail(Object.assign(new Error('store closed'), { code: 'NoConnection' })));
-    this.writer ??= this.keepWriter(AppendWriter.open(this.settings, { side: this.ctx.side }, this.options.append ?? {}));
+    this.writer ??= this.keep('writer', AppendWriter.open(this.settings, { side: this.ctx.side }, this.options.append ?? {}));
     return this.writer;
   }
 
@@ -435,7 +428,7 @@ class ImapFlowMailStore implements MailStore {
   /** The raw fetch connection, opened on first use and kept for the store's lifetime. */
   private fetchReader(): Promise<FetchReader> {
     if (this.closed) return Promise.reject(this.fail(Object.assign(new Error('store closed'), { code: 'NoConnection' })));
-    this.reader ??= this.keepReader(FetchReader.open(this.settings, { side: this.ctx.side }, this.options.fetch ?? {}));
+    this.reader ??= this.keep('reader', FetchReader.open(this.settings, { side: this.ctx.side }, this.options.fetch ?? {}));
     return this.reader;
   }
 
