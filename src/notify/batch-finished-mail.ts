@@ -9,7 +9,7 @@
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { MailshiftError } from '../domain/errors.js';
-import { type BatchReport, batchHasErrors, countUsersByStatus, percentSynced, skipKindLabel, userHasError } from '../report/batch-report-model.js';
+import { type BatchReport, batchHasErrors, countUsersByStatus, percentSynced, skipKindLabel, userHasError, usersWithWarnings } from '../report/batch-report-model.js';
 import {
   formatBytesHuman,
   formatCount,
@@ -86,7 +86,7 @@ function buildText(report: BatchReport, subject: string): string {
       }
     }
   }
-  const warned = report.users.filter((u) => u.warnings.length > 0);
+  const warned = usersWithWarnings(report);
   if (warned.length > 0) {
     lines.push('', `Users with warnings (${warned.length}):`);
     for (const u of warned) {
@@ -165,7 +165,7 @@ function buildHtml(report: BatchReport, subject: string): string {
     }
     parts.push('</ul>');
   }
-  const warned = report.users.filter((u) => u.warnings.length > 0);
+  const warned = usersWithWarnings(report);
   if (warned.length > 0) {
     parts.push(`<h3 style="font-size:16px">Users with warnings (${warned.length})</h3><ul>`);
     for (const u of warned) parts.push(`<li><b>${esc(u.emailAddress)}</b>: ${u.warnings.map(esc).join('<br>')}</li>`);

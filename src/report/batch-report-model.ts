@@ -54,6 +54,11 @@ export function userHasError(user: UserReportRow): boolean {
   return user.error !== null || FAILED_USER_STATUSES.has(user.status);
 }
 
+/** The users whose last sync warned about something, in report order. */
+export function usersWithWarnings(report: BatchReport): UserReportRow[] {
+  return report.users.filter((u) => u.warnings.length > 0);
+}
+
 /** True when the batch should be reported "with errors": a failed user, a user error, or an error status. */
 export function batchHasErrors(report: BatchReport): boolean {
   return (

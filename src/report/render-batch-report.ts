@@ -12,6 +12,7 @@ import {
   skipKindLabel,
   skipKindRemediation,
   userHasError,
+  usersWithWarnings,
 } from './batch-report-model.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -192,7 +193,7 @@ export function renderUsersTable(report: BatchReport): string {
       if (u.error!.remediation) out.push(`    What to do: ${u.error!.remediation}`);
     }
   }
-  const warned = report.users.filter((u) => u.warnings.length > 0);
+  const warned = usersWithWarnings(report);
   if (warned.length > 0) {
     out.push('', 'Warnings of the last sync:');
     for (const u of warned) for (const w of u.warnings) out.push(`  ${u.emailAddress}: ${w}`);
@@ -225,7 +226,7 @@ export function renderBatchSummary(report: BatchReport): string {
     const end = b.completedAt;
     if (end !== null) label('Duration', formatElapsed(end - b.startedAt));
   }
-  const warned = report.users.filter((u) => u.warnings.length > 0).length;
+  const warned = usersWithWarnings(report).length;
   if (warned > 0) label('Users warned', `${formatCount(warned)} (what their last sync warned about: \`batch users\`)`);
   for (const w of b.warnings) lines.push(`  Warning: ${w}`);
   return lines.join('\n');
