@@ -1,7 +1,8 @@
-/** The --source-* / --target-* option families shared by migrate and verify. */
+/** The --source-* / --target-* option families shared by migrate and verify, and --max-connections. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { MailshiftError } from '../domain/errors.js';
+import { DEFAULT_MAX_CONNECTIONS } from '../engine/connection-budget.js';
 import type { ConnectionSettings, SecurityMode } from '../domain/mail-types.js';
 import { parsePort, parsePositiveInt } from './parse-values.js';
 import { resolvePassword } from './secret-input.js';
@@ -88,4 +89,13 @@ export async function connectionSettings(opts: Opts, side: Side, account?: { use
     ...(authzid ? { authzid } : {}),
     ...(account?.userRoot ? { userRoot: account.userRoot } : {}),
   };
+}
+
+/** `--max-connections` (migrate, serve, batch run): what a process's ConnectionBudget allows per server. */
+export function addMaxConnectionsOption(command: Command): Command {
+  return command.option('--max-connections <n>', 'connections to each server at once, over all mailboxes copied at once: each mailbox needs 2, each further folder worker 2 more while this allows', String(DEFAULT_MAX_CONNECTIONS));
+}
+
+export function maxConnectionsFrom(opts: Opts): number {
+  return parsePositiveInt(String(opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS), '--max-connections', 10_000);
 }

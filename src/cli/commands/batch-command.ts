@@ -18,8 +18,8 @@ import { renderBatchReportCsv, renderBatchReportJson, renderBatchSummary, render
 import type { BatchRow } from '../../store/batch-repository.js';
 import { defaultStatePath } from '../../store/open-sqlite.js';
 import { reportFailure } from '../cli-output.js';
-import { parseDate, parsePositiveInt, parseSize } from '../parse-values.js';
-import { DEFAULT_MAX_CONNECTIONS } from '../../engine/connection-budget.js';
+import { parseDate, parseSize } from '../parse-values.js';
+import { addMaxConnectionsOption, maxConnectionsFrom } from '../connection-options.js';
 import { ProgressDisplay } from '../progress-display.js';
 
 type Opts = Record<string, unknown>;
@@ -217,13 +217,12 @@ export function registerBatchCommand(program: Command): void {
       print(json, { batch: name, added: outcome.value.added }, `Added ${outcome.value.added} user(s) to batch "${name}".`);
     })));
 
-  batch.addCommand(addState(new Command('run').description('Run one batch in the foreground until it is synced, with progress (no service needed)').argument('<batch>', 'batch name')
-    .option('--poll <duration>', 'how often the store is polled', '1s')
-    .option('--max-connections <n>', 'connections to each server at once, over the batch\'s mailboxes: each needs 2, each further folder worker 2 more while this allows', String(DEFAULT_MAX_CONNECTIONS)))
+  batch.addCommand(addState(addMaxConnectionsOption(new Command('run').description('Run one batch in the foreground until it is synced, with progress (no service needed)').argument('<batch>', 'batch name')
+    .option('--poll <duration>', 'how often the store is polled', '1s')))
     .action(async (name: string, opts: Opts) => withContext(opts, async (ctx, json) => {
       // Options first: a bad value must not leave the batch started.
       const pollMs = parseDurationOption(String(opts.poll), '--poll');
-      const maxConnections = parsePositiveInt(String(opts.maxConnections), '--max-connections', 10_000);
+      const maxConnections = maxConnectionsFrom(opts);
       let b = await ctx.repo.getBatch(name);
       if (['Created', 'Stopped', 'Failed'].includes(b.status)) b = await startBatch(ctx, name);
       else if (['Synced', 'SyncedWithErrors'].includes(b.status)) await syncNow(ctx, name);

@@ -8,11 +8,11 @@ import type { FolderRules } from '../../engine/folder-mapping.js';
 import type { MigrationReport } from '../../engine/migration-report.js';
 import { DEFAULT_BYTE_BUDGET, DEFAULT_SYNC_OPTIONS } from '../../engine/sync-options.js';
 import { ByteBudget } from '../../engine/byte-budget.js';
-import { ConnectionBudget, DEFAULT_MAX_CONNECTIONS } from '../../engine/connection-budget.js';
+import { ConnectionBudget } from '../../engine/connection-budget.js';
 import { describeAccount, runMigration } from '../../app/run-migration.js';
 import { parseUsersCsv } from '../../batch/users-csv.js';
 import { defaultStatePath, openSqliteStore } from '../../store/open-sqlite.js';
-import { addConnectionOptions, connectionSettings } from '../connection-options.js';
+import { addConnectionOptions, addMaxConnectionsOption, connectionSettings, maxConnectionsFrom } from '../connection-options.js';
 import { reportFailure } from '../cli-output.js';
 import { renderSummary } from '../migration-summary.js';
 import { parseDate, parseMapping, parsePositiveInt, parseSize } from '../parse-values.js';
@@ -120,10 +120,9 @@ export function registerMigrateCommand(program: Command): void {
     .description('Copy mailboxes from the source server to the target: every folder, message, flag and date, exactly once; resumable; verified.');
   addConnectionOptions(command, 'source', { userRequired: true });
   addConnectionOptions(command, 'target', { userRequired: true });
-  addFolderRuleOptions(command)
+  addMaxConnectionsOption(addFolderRuleOptions(command)
     .option('--users <file.csv>', 'migrate many mailboxes: EmailAddress,UserName,Password[,UserRoot][,TargetUserName,TargetPassword]')
-    .option('--concurrency <n>', 'mailboxes migrated at once with --users', '4')
-    .option('--max-connections <n>', 'connections to each server at once, over all mailboxes: each mailbox needs 2, each further folder worker 2 more while this allows', String(DEFAULT_MAX_CONNECTIONS))
+    .option('--concurrency <n>', 'mailboxes migrated at once with --users', '4'))
     .option('--since <YYYY-MM-DD>', 'only messages received on or after this date (INTERNALDATE)')
     .option('--max-message-size <size>', 'skip (and report) larger messages', '35MB')
     .option('--max-items <n>', 'at most this many messages per mailbox; the oldest beyond it are skipped and reported', '500000')
@@ -141,7 +140,7 @@ export function registerMigrateCommand(program: Command): void {
       try {
         const jobs = await jobsFrom(opts);
         const concurrency = parsePositiveInt(String(opts.concurrency ?? '4'), '--concurrency', 100);
-        const connectionBudget = new ConnectionBudget(parsePositiveInt(String(opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS), '--max-connections', 10_000));
+        const connectionBudget = new ConnectionBudget(maxConnectionsFrom(opts));
         migrationOptionsFrom(opts, { source: '', target: '' });
         db = await openSqliteStore(statePath);
         const live = !json && process.stderr.isTTY === true;

@@ -19,7 +19,7 @@ import { defaultStatePath } from '../../store/open-sqlite.js';
 import { reportFailure } from '../cli-output.js';
 import { parsePort, parsePositiveInt } from '../parse-values.js';
 import { parseDurationOption, runnerOptionsFromEnv } from './batch-command.js';
-import { DEFAULT_MAX_CONNECTIONS } from '../../engine/connection-budget.js';
+import { addMaxConnectionsOption, maxConnectionsFrom } from '../connection-options.js';
 
 type Opts = Record<string, unknown>;
 
@@ -37,14 +37,13 @@ function urlHost(host: string): string {
 }
 
 export function registerServeCommand(program: Command): void {
-  program.addCommand(new Command('serve')
+  program.addCommand(addMaxConnectionsOption(new Command('serve')
     .description('Run the migration service: syncs started batches, incremental syncs every interval, until SIGTERM/SIGINT')
     .option('--state <path>', 'state database (SQLite); default $MAILSHIFT_STATE or ~/.local/state/mailshift/state.sqlite')
     .option('--poll <duration>', 'how often the store is polled for work and commands', '2s')
     .option('--incremental-interval <duration>', 'override every batch\'s incremental sync interval')
     .option('--lease <duration>', 'how long a claimed mailbox stays reserved without a heartbeat', '60s')
-    .option('--max-parallel <n>', 'mailboxes at once in this service, over all endpoints', '100')
-    .option('--max-connections <n>', 'connections to each server at once, over all mailboxes: each mailbox needs 2, each further folder worker 2 more while this allows', String(DEFAULT_MAX_CONNECTIONS))
+    .option('--max-parallel <n>', 'mailboxes at once in this service, over all endpoints', '100'))
     .option('--listen <address>', 'address of the REST API and dashboard (a non-loopback address is reachable from the network)', '127.0.0.1')
     .option('--port <port>', 'port of the REST API and dashboard', '8025')
     .option('--new-token', 'replace the admin token of the API (printed once); ignored with MAILSHIFT_ADMIN_TOKEN')
@@ -60,7 +59,7 @@ export function registerServeCommand(program: Command): void {
           pollMs: parseDurationOption(String(opts.poll), '--poll'),
           leaseMs: env.leaseMs ?? parseDurationOption(String(opts.lease), '--lease'),
           maxParallel: parsePositiveInt(String(opts.maxParallel), '--max-parallel', 1000),
-          maxConnections: parsePositiveInt(String(opts.maxConnections), '--max-connections', 10_000),
+          maxConnections: maxConnectionsFrom(opts),
           ...(typeof opts.incrementalInterval === 'string' ? { incrementalIntervalMs: parseDurationOption(opts.incrementalInterval, '--incremental-interval') } : {}),
         };
         const listen = String(opts.listen);
