@@ -34,7 +34,9 @@ function ms(args: string[]) {
 
 function startServe(): ChildProcess {
   const child = spawn(process.execPath, [BIN, 'serve', '--state', state, '--poll', '250ms'], {
-    env: { ...process.env, ...env, MAILSHIFT_CRASH_AT: '', MAILSHIFT_LEASE: '5s' }, stdio: ['ignore', 'pipe', 'pipe'],
+    // Counters refreshed every 100 ms while a mailbox copies (2 s by default): a fast machine copies
+    // a mailbox here in less than that, and the test must see it mid-copy.
+    env: { ...process.env, ...env, MAILSHIFT_CRASH_AT: '', MAILSHIFT_LEASE: '5s', MAILSHIFT_PROGRESS: '100ms' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d: Buffer) => { serveLog += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { serveLog += d.toString(); });
@@ -75,7 +77,7 @@ before(async () => {
     startDovecot({ name: 'serve-src', folderStyle: 'dovecot', users: [...users, ...extra].map((user) => ({ user, password: PASS })) }),
     startDovecot({ name: 'serve-dst', folderStyle: 'exchange', users: [...users, ...extra].map((user) => ({ user, password: TPASS })) }),
   ]);
-  await Promise.all(users.map((user, i) => fillMailbox(source, { user, password: PASS }, generateCorpus({ messages: 600, seed: 40 + i }), { connections: 3 })));
+  await Promise.all(users.map((user, i) => fillMailbox(source, { user, password: PASS }, generateCorpus({ messages: 1500, seed: 40 + i }), { connections: 3 })));
   await Promise.all(extra.map((user, i) => fillMailbox(source, { user, password: PASS }, generateCorpus({ messages: 20, seed: 80 + i, folders: ['INBOX', 'Sent'] }))));
   await fillMailbox(source, { user: 'gm@example.com', password: PASS }, generateCorpus({ messages: 2, seed: 7, folders: ['[Gmail]/All Mail'] }));
   // Both "Sent" (\Sent) and a "Sent Items" of its own, as a mailbox that changed mail clients has:

@@ -271,10 +271,15 @@ function countBy(values: string[]): Map<string, number> {
   return m;
 }
 
-/** Test and operator knobs: MAILSHIFT_LEASE (duration), MAILSHIFT_BATCH_BACKOFF (first backoff), MAILSHIFT_INCREMENTAL_INTERVAL (global override). */
-export function runnerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): { leaseMs?: number; backoffBaseMs?: number; incrementalIntervalMs?: number } {
-  const out: { leaseMs?: number; backoffBaseMs?: number; incrementalIntervalMs?: number } = {};
+/**
+ * Test and operator knobs: MAILSHIFT_LEASE (duration), MAILSHIFT_PROGRESS (how often a copying
+ * mailbox's counters are refreshed), MAILSHIFT_BATCH_BACKOFF (first backoff),
+ * MAILSHIFT_INCREMENTAL_INTERVAL (global override).
+ */
+export function runnerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): { leaseMs?: number; progressMs?: number; backoffBaseMs?: number; incrementalIntervalMs?: number } {
+  const out: { leaseMs?: number; progressMs?: number; backoffBaseMs?: number; incrementalIntervalMs?: number } = {};
   if (env.MAILSHIFT_LEASE) out.leaseMs = parseDurationOption(env.MAILSHIFT_LEASE, 'MAILSHIFT_LEASE');
+  if (env.MAILSHIFT_PROGRESS) out.progressMs = parseDurationOption(env.MAILSHIFT_PROGRESS, 'MAILSHIFT_PROGRESS');
   if (env.MAILSHIFT_BATCH_BACKOFF) out.backoffBaseMs = parseDurationOption(env.MAILSHIFT_BATCH_BACKOFF, 'MAILSHIFT_BATCH_BACKOFF');
   if (env.MAILSHIFT_INCREMENTAL_INTERVAL) out.incrementalIntervalMs = parseDurationOption(env.MAILSHIFT_INCREMENTAL_INTERVAL, 'MAILSHIFT_INCREMENTAL_INTERVAL');
   return out;
