@@ -179,7 +179,7 @@ function toolRun(tool: ToolRun['tool'], m: Measured, messages: number, bytes: nu
   const s = m.wallMs / 1000;
   return {
     tool, exitCode: m.exitCode, wallSeconds: s, messages, bytes, msgsPerSec: messages / s, mbPerSec: bytes / 1e6 / s,
-    peakRssMb: m.peakRssMb, cpuSeconds: m.cpuSeconds, verified: null, ...extra,
+    peakRssMb: m.peakRssMb, cpuSeconds: m.cpuSeconds, machineCpuSeconds: m.machineCpuSeconds, verified: null, ...extra,
   };
 }
 
@@ -255,7 +255,7 @@ async function mainScenario(o: Options): Promise<MainResult> {
       const v = await verifyDeep(pair, o, 'alice', user);
       run.verified = v.ok;
       run.verifyDetail = v.detail;
-      log(`main run ${r}: mailshift ${run.wallSeconds.toFixed(1)} s, ${run.msgsPerSec.toFixed(0)} msg/s, RSS ${run.peakRssMb.toFixed(0)} MB, CPU ${run.cpuSeconds.toFixed(1)} s, ${json.status}; verify --deep ${v.ok ? 'passed' : 'FAILED'} (${v.detail})`);
+      log(`main run ${r}: mailshift ${run.wallSeconds.toFixed(1)} s, ${run.msgsPerSec.toFixed(0)} msg/s, RSS ${run.peakRssMb.toFixed(0)} MB, CPU ${run.cpuSeconds.toFixed(1)} s (machine ${run.machineCpuSeconds.toFixed(1)} s), ${json.status}; verify --deep ${v.ok ? 'passed' : 'FAILED'} (${v.detail})`);
       mailshiftRuns.push(run);
     };
     const runMbsync = async (r: number): Promise<void> => {
@@ -278,7 +278,7 @@ async function mainScenario(o: Options): Promise<MainResult> {
       const run = toolRun('mbsync', m, copied, copied === corpus.length ? bytes : Number.NaN);
       run.verified = m.exitCode === 0 && copied === corpus.length;
       run.verifyDetail = `message count on the target ${copied} of ${corpus.length}${m.exitCode ? `; exit ${m.exitCode}: ${m.stderr.trim().split('\n').slice(-2).join(' ')}` : ''}`;
-      log(`main run ${r}: mbsync ${run.wallSeconds.toFixed(1)} s, ${run.msgsPerSec.toFixed(0)} msg/s, RSS ${run.peakRssMb.toFixed(0)} MB, CPU ${run.cpuSeconds.toFixed(1)} s; ${run.verifyDetail}`);
+      log(`main run ${r}: mbsync ${run.wallSeconds.toFixed(1)} s, ${run.msgsPerSec.toFixed(0)} msg/s, RSS ${run.peakRssMb.toFixed(0)} MB, CPU ${run.cpuSeconds.toFixed(1)} s (machine ${run.machineCpuSeconds.toFixed(1)} s); ${run.verifyDetail}`);
       mbsyncRuns.push(run);
     };
     for (let r = 1; r <= o.runs; r++) {
@@ -310,6 +310,7 @@ function medianRun(runs: ToolRun[]): MainResult['medians']['mailshift'] {
     mbPerSec: median(runs.map((r) => r.mbPerSec)),
     peakRssMb: median(runs.map((r) => r.peakRssMb)),
     cpuSeconds: median(runs.map((r) => r.cpuSeconds)),
+    machineCpuSeconds: median(runs.map((r) => r.machineCpuSeconds)),
     allVerified: runs.every((r) => r.verified === true),
   };
 }

@@ -4,10 +4,10 @@
  * machine (/proc/stat: both Dovecots, their login processes, the kernel, this process) and for this
  * process alone. A migration with the default 3 folder workers opens 12 connections; mbsync opens 2.
  */
-import { readFileSync } from 'node:fs';
 import { openMailStore } from '../../src/imap/imapflow-mail-store.js';
 import type { ConnectionSettings } from '../../src/domain/mail-types.js';
 import type { Endpoint } from './ceiling.js';
+import { machineBusySeconds } from './machine-cpu.js';
 
 export interface ConnectionCost {
   connections: number;
@@ -18,14 +18,6 @@ export interface ConnectionCost {
 
 const CONNECTIONS = 24;
 const AT_ONCE = 4;
-/** USER_HZ: /proc/stat counts in 1/100 s on Linux. */
-const TICK_MS = 10;
-
-function machineBusyMs(): number {
-  const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
-  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0)) * TICK_MS;
-}
-
 export async function connectionCost(e: Endpoint): Promise<ConnectionCost> {
   const settings: ConnectionSettings = {
     host: e.host, port: e.port, security: e.tls ? 'ssl' : 'none', user: e.user, password: e.password,
@@ -37,7 +29,7 @@ export async function connectionCost(e: Endpoint): Promise<ConnectionCost> {
   };
   // The first connection builds the shared TLS context (the root store): a once-per-process cost.
   await once();
-  const busy0 = machineBusyMs();
+  const busy0 = machineBusySeconds();
   const own0 = process.cpuUsage();
   const started = performance.now();
   for (let done = 0; done < CONNECTIONS; done += AT_ONCE) await Promise.all(Array.from({ length: AT_ONCE }, once));
@@ -46,7 +38,7 @@ export async function connectionCost(e: Endpoint): Promise<ConnectionCost> {
   return {
     connections: CONNECTIONS,
     wallMsEach: wallMs / CONNECTIONS,
-    machineCpuMsEach: (machineBusyMs() - busy0) / CONNECTIONS,
+    machineCpuMsEach: ((machineBusySeconds() - busy0) * 1000) / CONNECTIONS,
     ownCpuMsEach: (own.user + own.system) / 1000 / CONNECTIONS,
   };
 }

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { machineBusySeconds } from './machine-cpu.js';
 
 export interface Measured {
   command: string;
@@ -17,6 +18,8 @@ export interface Measured {
   cpuSeconds: number;
   /** Peak resident set size in MB (MiB). */
   peakRssMb: number;
+  /** Busy CPU-seconds of the whole machine while the child ran (machine-cpu.ts), the child's included. */
+  machineCpuSeconds: number;
   stdout: string;
   stderr: string;
 }
@@ -36,6 +39,7 @@ export async function runMeasured(cmd: string, args: string[], options: RunOptio
   const dir = await mkdtemp(join(tmpdir(), 'ms-bench-time-'));
   const timeFile = join(dir, 'time.txt');
   const argv = hasGnuTime ? [GNU_TIME, '-f', '%e %U %S %M', '-o', timeFile, cmd, ...args] : [cmd, ...args];
+  const busy0 = machineBusySeconds();
   const started = performance.now();
   const child = spawn(argv[0]!, argv.slice(1), { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
@@ -56,6 +60,7 @@ export async function runMeasured(cmd: string, args: string[], options: RunOptio
   const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : null;
   const exitCode = await new Promise<number>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
   const wallMs = performance.now() - started;
+  const machineCpuSeconds = machineBusySeconds() - busy0;
   if (poll) clearInterval(poll);
   if (timer) clearTimeout(timer);
   let cpuSeconds = polledCpu;
@@ -73,6 +78,7 @@ export async function runMeasured(cmd: string, args: string[], options: RunOptio
     wallMs,
     cpuSeconds,
     peakRssMb,
+    machineCpuSeconds,
     stdout: Buffer.concat(out).toString('utf8'),
     stderr: Buffer.concat(err).toString('utf8'),
   };

@@ -1,4 +1,5 @@
 /** The markdown rendering of a bench run (printed, and written next to the JSON). */
+import { cpuBudget } from './cpu-budget.js';
 import type { BenchResults, MedianRun, ToolRun } from './types.js';
 
 const f0 = (n: number): string => (Number.isFinite(n) ? n.toFixed(0) : '–');
@@ -12,12 +13,25 @@ export const TARGETS = {
   rssTwentyConcurrentMb: 400,
 };
 
+// Result files written before the machine's CPU was measured have none.
+const machine = (n: number | undefined): string => f1(n ?? Number.NaN);
+
 function medianRow(tool: string, m: MedianRun): string {
-  return `| ${tool} | ${f1(m.wallSeconds)} | ${f0(m.msgsPerSec)} | ${f1(m.mbPerSec)} | ${f0(m.peakRssMb)} | ${f1(m.cpuSeconds)} | ${m.allVerified ? 'all pass' : '**not all**'} |`;
+  return `| ${tool} | ${f1(m.wallSeconds)} | ${f0(m.msgsPerSec)} | ${f1(m.mbPerSec)} | ${f0(m.peakRssMb)} | ${f2(m.cpuSeconds)} | ${machine(m.machineCpuSeconds)} | ${m.allVerified ? 'all pass' : '**not all**'} |`;
 }
 
 function runRow(r: ToolRun, i: number): string {
-  return `| ${r.tool} #${i + 1} | ${f1(r.wallSeconds)} | ${f0(r.msgsPerSec)} | ${f1(r.mbPerSec)} | ${f0(r.peakRssMb)} | ${f1(r.cpuSeconds)} | ${yesNo(r.verified)} | ${r.verifyDetail ?? ''} |`;
+  return `| ${r.tool} #${i + 1} | ${f1(r.wallSeconds)} | ${f0(r.msgsPerSec)} | ${f1(r.mbPerSec)} | ${f0(r.peakRssMb)} | ${f2(r.cpuSeconds)} | ${machine(r.machineCpuSeconds)} | ${yesNo(r.verified)} | ${r.verifyDetail ?? ''} |`;
+}
+
+/** Where the machine is the limit (loopback), what the target ratio leaves mailshift's own CPU. */
+function budgetLines(r: BenchResults, ms: MedianRun, mb: MedianRun): string[] {
+  if (!Number.isFinite(ms.machineCpuSeconds) || !Number.isFinite(mb.wallSeconds) || r.options.rtt > 0 || r.options.mbit) return [];
+  const b = cpuBudget(ms, mb, r.machine.cpus, TARGETS.ratio);
+  return [
+    `Machine CPU during mailshift's runs (medians): the ${r.machine.cpus} CPUs were ${f0(b.busyShare * 100)} % busy, and everything but mailshift — both Dovecots, their TLS proxies, the kernel — took ${f2(b.restCpuSeconds)} CPU-s. With that unchanged, ${TARGETS.ratio}× mbsync (${f2(b.wallSecondsAtRatio)} s) leaves mailshift **${f2(b.cpuSecondsAtRatio)} CPU-s**; it used ${f2(ms.cpuSeconds)} (mbsync ${f2(mb.cpuSeconds)}). A copier using no CPU at all would reach ${f2(b.freeCopierRatio)}×.`,
+    '',
+  ];
 }
 
 export function renderMarkdown(r: BenchResults): string {
@@ -36,13 +50,14 @@ export function renderMarkdown(r: BenchResults): string {
     const ratio = m.medians.mbsync.allVerified ? m.medians.mailshift.msgsPerSec / m.medians.mbsync.msgsPerSec : Number.NaN;
     out.push(`## Main: one mailbox, ${m.corpus.messages} messages, ${f1(m.corpus.bytes / 1e6)} MB, ${m.corpus.folders} folders (median of ${o.runs})`);
     out.push('');
-    out.push('| Tool | Wall s | msg/s | MB/s | Peak RSS MB | CPU s | Verified |');
-    out.push('|---|---:|---:|---:|---:|---:|---|');
+    out.push('| Tool | Wall s | msg/s | MB/s | Peak RSS MB | CPU s | Machine CPU s | Verified |');
+    out.push('|---|---:|---:|---:|---:|---:|---:|---|');
     out.push(medianRow('mailshift', m.medians.mailshift));
     out.push(medianRow('mbsync', m.medians.mbsync));
     out.push('');
     out.push(`**mailshift / mbsync msg/s: ${f2(ratio)}×** (target ≥ ${TARGETS.ratio}×: ${Number.isNaN(ratio) ? 'unknown: the mbsync runs did not all copy every message' : ratio >= TARGETS.ratio ? 'met' : 'not met'}). Peak RSS ${f0(m.medians.mailshift.peakRssMb)} MB (target ≤ ${TARGETS.rssOneMailboxMb} MB: ${m.medians.mailshift.peakRssMb <= TARGETS.rssOneMailboxMb ? 'met' : 'not met'}).`);
     out.push('');
+    out.push(...budgetLines(r, m.medians.mailshift, m.medians.mbsync));
     out.push('Ceilings (one connection, same transport and RTT):');
     out.push('');
     out.push('| Ceiling | msg/s | MB/s | s |');
@@ -55,8 +70,8 @@ export function renderMarkdown(r: BenchResults): string {
     out.push('');
     out.push('<details><summary>Every run</summary>');
     out.push('');
-    out.push('| Run | Wall s | msg/s | MB/s | Peak RSS MB | CPU s | Verified | Detail |');
-    out.push('|---|---:|---:|---:|---:|---:|---|---|');
+    out.push('| Run | Wall s | msg/s | MB/s | Peak RSS MB | CPU s | Machine CPU s | Verified | Detail |');
+    out.push('|---|---:|---:|---:|---:|---:|---:|---|---|');
     m.mailshift.forEach((x, i) => out.push(runRow(x, i)));
     m.mbsync.forEach((x, i) => out.push(runRow(x, i)));
     out.push('');

@@ -12,6 +12,8 @@ export interface ToolRun {
   mbPerSec: number;
   peakRssMb: number;
   cpuSeconds: number;
+  /** The whole machine's busy CPU-seconds during the run (bench/lib/machine-cpu.ts). */
+  machineCpuSeconds: number;
   /** mailshift: `verify --deep` exit 0; mbsync: exit 0 and every message on the target. */
   verified: boolean | null;
   verifyDetail?: string;
@@ -24,6 +26,7 @@ export interface MedianRun {
   mbPerSec: number;
   peakRssMb: number;
   cpuSeconds: number;
+  machineCpuSeconds: number;
   allVerified: boolean;
 }
 
