@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { machineBusySeconds } from './machine-cpu.js';
+import { CLOCK_TICKS_PER_SECOND, machineBusySeconds } from './machine-cpu.js';
 
 export interface Measured {
   command: string;
@@ -26,7 +26,6 @@ export interface Measured {
 
 const GNU_TIME = '/usr/bin/time';
 export const hasGnuTime = existsSync(GNU_TIME);
-const TICKS = 100; // CLK_TCK on Linux
 
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;
@@ -54,7 +53,7 @@ export async function runMeasured(cmd: string, args: string[], options: RunOptio
       polledHwmKb = Math.max(polledHwmKb, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0));
       const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      polledCpu = (Number(fields[11]) + Number(fields[12])) / TICKS;
+      polledCpu = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
     } catch { /* exited */ }
   }, 100);
   const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : null;
