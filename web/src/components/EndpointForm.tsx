@@ -3,6 +3,7 @@ import { api, ApiError } from '../api.ts';
 import type { AdminFormat, EndpointTestResult, EndpointView, Security, TlsVersion } from '../types.ts';
 import { DiagnoseReportView } from './DiagnoseReportView.tsx';
 import { ErrorBox } from './ErrorBox.tsx';
+import { useAction } from '../use-action.ts';
 
 const FORMATS: Array<{ value: AdminFormat; label: string }> = [
   { value: 'authzid', label: 'SASL PLAIN authorization identity (Dovecot, Cyrus, Zimbra)' },
@@ -45,9 +46,8 @@ export function EndpointForm(props: {
   const [maxInc, setMaxInc] = useState(String(e?.maxConcurrentIncrementalSyncs ?? 10));
   const [skipVerification, setSkipVerification] = useState(false);
   const [testMailbox, setTestMailbox] = useState('');
-  const [error, setError] = useState<unknown>(null);
   const [failedTest, setFailedTest] = useState<EndpointTestResult | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
 
   async function readCa(file: File | undefined) {
     if (!file) return;
@@ -102,10 +102,8 @@ export function EndpointForm(props: {
 
   async function submit(ev: FormEvent) {
     ev.preventDefault();
-    setBusy(true);
-    setError(null);
     setFailedTest(null);
-    try {
+    await run(async () => {
       const b = body();
       if (!e && !b.admin) delete b.admin;
       const r = e
@@ -113,14 +111,11 @@ export function EndpointForm(props: {
         : await api.post<{ endpoint: EndpointView; test: EndpointTestResult | null }>('/api/endpoints', b);
       setAdminPassword('');
       props.onSaved(r.endpoint, r.test);
-    } catch (err) {
-      setError(err);
+    }, (err) => {
       if (err instanceof ApiError && err.body && typeof err.body === 'object' && 'test' in err.body) {
         setFailedTest((err.body as { test: EndpointTestResult }).test);
       }
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   const needsPassword = useAdmin && (!e?.admin || e.admin.user !== adminUser.trim());

@@ -5,6 +5,7 @@ import { DiagnoseReportView } from '../components/DiagnoseReportView.tsx';
 import { TestAnnouncement } from '../components/TestAnnouncement.tsx';
 import { ErrorBox } from '../components/ErrorBox.tsx';
 import { href } from '../router.ts';
+import { useAction } from '../use-action.ts';
 import type { EndpointTestResult, EndpointView } from '../types.ts';
 
 /** Runs the endpoint's connection test (the diagnose probe) and shows every step with its verdict. */
@@ -15,8 +16,7 @@ export function DiagnosePage({ name }: { name?: string | null }) {
   const [user, setUser] = useState('');
   const [password, setPassword] = useState('');
   const [result, setResult] = useState<EndpointTestResult | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run: act } = useAction();
 
   useEffect(() => {
     api.get<EndpointView>(`/api/endpoints/${encodeURIComponent(endpointName)}`).then(setEndpoint, setError);
@@ -26,19 +26,13 @@ export function DiagnosePage({ name }: { name?: string | null }) {
 
   async function run(ev?: FormEvent) {
     ev?.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    await act(async () => {
       const body: Record<string, string> = {};
       if (mailbox.trim()) body.mailbox = mailbox.trim();
       if (user.trim()) body.user = user.trim();
       if (password) body.password = password;
       setResult(await api.post<EndpointTestResult>(`/api/endpoints/${encodeURIComponent(endpointName)}/test`, body));
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

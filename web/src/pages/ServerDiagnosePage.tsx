@@ -5,6 +5,7 @@ import { DiagnoseReportView } from '../components/DiagnoseReportView.tsx';
 import { TestAnnouncement } from '../components/TestAnnouncement.tsx';
 import { ErrorBox } from '../components/ErrorBox.tsx';
 import { href } from '../router.ts';
+import { useAction } from '../use-action.ts';
 import type { DiagnoseReport } from '../types.ts';
 
 type Security = 'ssl' | 'starttls' | 'none';
@@ -22,8 +23,7 @@ export function ServerDiagnosePage() {
   const [caPem, setCaPem] = useState<string | null>(null);
   const [caFileName, setCaFileName] = useState<string | null>(null);
   const [result, setResult] = useState<DiagnoseReport | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run: act } = useAction();
 
   async function readCa(file: File | undefined) {
     if (!file) return;
@@ -33,21 +33,15 @@ export function ServerDiagnosePage() {
 
   async function run(ev: FormEvent) {
     ev.preventDefault();
-    setBusy(true);
-    setError(null);
     setResult(null);
-    try {
+    await act(async () => {
       const body: Record<string, unknown> = { host: host.trim(), security };
       if (port.trim()) body.port = Number(port);
       if (user.trim()) body.user = user.trim();
       if (password) body.password = password;
       if (caPem) body.caPem = caPem;
       setResult(await api.post<DiagnoseReport>('/api/diagnose', body));
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

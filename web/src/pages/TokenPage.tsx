@@ -1,27 +1,21 @@
 import { useState, type FormEvent } from 'react';
 import { checkToken, setToken } from '../api.ts';
 import { ErrorBox } from '../components/ErrorBox.tsx';
+import { useAction } from '../use-action.ts';
 
 /** Asks for the admin token, checks it against the API, keeps it in session storage. */
 export function TokenPage({ expired }: { expired: boolean }) {
   const [value, setValue] = useState('');
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     const token = value.trim();
     if (!token) return;
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       await checkToken(token);
       setToken(token);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
